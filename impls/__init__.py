@@ -1,0 +1,58 @@
+"""rnnbench implementations: one RNN classifier, four frameworks, one interface.
+
+    import impls
+    config = impls.ModelConfig(vocab_size=V, hidden_size=H, num_classes=C)
+    model = impls.load("numpy-bptt", config, impls.init_params(config, seed=0))
+    loss = model.train_step(impls.Batch(tokens, lengths, labels))
+
+Importing this package imports NumPy only; a framework is imported when its implementation loads.
+"""
+
+from impls.base import RNNImpl
+from impls.core import (
+    DTYPES,
+    NONLINEARITIES,
+    PARAM_NAMES,
+    SGD,
+    Adam,
+    Batch,
+    Clip,
+    ClipNorm,
+    ClipValue,
+    FrameworkUnavailableError,
+    InputError,
+    ModelConfig,
+    NonFiniteLossError,
+    Optimizer,
+    Params,
+    init_params,
+    validate_params,
+)
+from impls.registry import DEVICES, IMPLS, available, device_present, framework_installed, load
+
+__all__ = [
+    "DEVICES",
+    "DTYPES",
+    "IMPLS",
+    "NONLINEARITIES",
+    "PARAM_NAMES",
+    "SGD",
+    "Adam",
+    "Batch",
+    "Clip",
+    "ClipNorm",
+    "ClipValue",
+    "FrameworkUnavailableError",
+    "InputError",
+    "ModelConfig",
+    "NonFiniteLossError",
+    "Optimizer",
+    "Params",
+    "RNNImpl",
+    "available",
+    "device_present",
+    "framework_installed",
+    "init_params",
+    "load",
+    "validate_params",
+]

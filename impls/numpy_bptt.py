@@ -1,0 +1,205 @@
+"""numpy-bptt: the reference. NumPy forward with a cache, hand-written backpropagation through time.
+
+Batched in matrix form: one Python loop over time steps, none over records. Variable lengths are
+handled by freezing a record's hidden state once its length is reached, so h_T == h_L for every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from impls.base import RNNImpl
+from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Adam, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params
+
+# Above this vocabulary size, dW_xh is accumulated by sorting token ids instead of a one-hot matmul.
+ONE_HOT_MAX_VOCAB = 512
+
+
+def rnn_forward(tokens: np.ndarray, lengths: np.ndarray, p: Params, relu: bool):
+    """Hidden states of the whole batch.
+
+    tokens (B, T) int64, lengths (B,) int64 -> hs (T+1, B, H) with hs[0] = 0 and hs[t+1] the state
+    after step t (frozen at hs[L] past a record's length L), and the cache for rnn_backward.
+    """
+    B, T = tokens.shape
+    W_hh_T = p["W_hh"].T  # (H, H) view: h @ W_hh.T == (W_hh @ h.T).T
+    xs = p["W_xh"].T[tokens.T]  # (T, B, H): the column gather W_xh[:, x_t]
+    xs += p["b_h"]
+    hs = np.empty((T + 1, B, xs.shape[2]), dtype=xs.dtype)  # (T+1, B, H)
+    hs[0] = 0.0
+    ragged = bool((lengths != T).any())
+    alive = (np.arange(T)[:, None] < lengths[None, :])[:, :, None] if ragged else None  # (T, B, 1)
+    for t in range(T):
+        h = hs[t + 1]
+        np.matmul(hs[t], W_hh_T, out=h)
+        h += xs[t]
+        if relu:
+            np.maximum(h, 0.0, out=h)
+        else:
+            np.tanh(h, out=h)
+        if ragged:
+            np.copyto(h, hs[t], where=~alive[t])  # past its length a record keeps its last state
+    return hs, (tokens, alive, hs)
+
+
+def rnn_backward(dh_last: np.ndarray, cache, p: Params, relu: bool) -> Params:
+    """dh_last (B, H), the gradient of the loss w.r.t. hs[T] -> dW_xh (H, V), dW_hh (H, H), db_h (H,)."""
+    tokens, alive, hs = cache
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    W_hh = p["W_hh"]
+    dzs = np.empty((T, B, H), dtype=hs.dtype)  # (T, B, H): dL/dz_t, z_t the pre-activation of step t
+    dh = dh_last.copy()  # (B, H): dL/dh_{t+1}
+    for t in range(T - 1, -1, -1):
+        h = hs[t + 1]
+        dz = dzs[t]
+        if relu:
+            np.multiply(dh, h > 0.0, out=dz)
+        else:
+            np.multiply(dh, 1.0 - h * h, out=dz)
+        if alive is None:
+            dh = dz @ W_hh  # W_hh.T applied to column vectors: dh_{t} = W_hh^T dz_t (Zhou's post has W_hh here)
+        else:
+            dz *= alive[t]  # a frozen step has no pre-activation; its state passes dh straight through
+            dh = dz @ W_hh + dh * ~alive[t]
+    dz2 = dzs.reshape(T * B, H)  # (T*B, H)
+    dW_hh = dz2.T @ hs[:-1].reshape(T * B, H)  # (H, H): sum_t dz_t^T h_t
+    db_h = dz2.sum(axis=0)  # (H,)
+    dW_xh = _scatter_columns(tokens.T.reshape(-1), dz2, p["W_xh"].shape[1])  # (H, V)
+    return {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h}
+
+
+def _scatter_columns(ids: np.ndarray, rows: np.ndarray, V: int) -> np.ndarray:
+    """sum of rows (N, H) into the columns named by ids (N,) of an (H, V) matrix."""
+    N, H = rows.shape
+    if V <= ONE_HOT_MAX_VOCAB:
+        one_hot = np.zeros((N, V), dtype=rows.dtype)  # (N, V)
+        one_hot[np.arange(N), ids] = 1.0
+        return rows.T @ one_hot  # (H, V)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    out = np.zeros((V, H), dtype=rows.dtype)
+    out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out.T
+
+
+def head_forward(h_last: np.ndarray, labels: np.ndarray, p: Params):
+    """h_last (B, H), labels (B,) -> logits (B, C), mean loss (float), cache for head_backward."""
+    logits = h_last @ p["W_hy"].T + p["b_y"]  # (B, C)
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C): log-sum-exp without overflow
+    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (B, 1)
+    log_probs = shifted - log_z  # (B, C)
+    B = labels.shape[0]
+    loss = -float(log_probs[np.arange(B), labels].mean())
+    return logits, loss, (h_last, labels, log_probs)
+
+
+def head_backward(cache, p: Params) -> tuple[np.ndarray, Params]:
+    """-> dh_last (B, H), and dW_hy (C, H), db_y (C,) for the mean loss."""
+    h_last, labels, log_probs = cache
+    B = labels.shape[0]
+    dlogits = np.exp(log_probs)  # (B, C): softmax - onehot(y), over B
+    dlogits[np.arange(B), labels] -= 1.0
+    dlogits /= B
+    return dlogits @ p["W_hy"], {"W_hy": dlogits.T @ h_last, "b_y": dlogits.sum(axis=0)}
+
+
+def clip_grads(grads: Params, clip: Clip) -> Params:
+    """Clipping of DESIGN.md §3, in place."""
+    if isinstance(clip, ClipValue):
+        for g in grads.values():
+            np.clip(g, -clip.value, clip.value, out=g)
+    elif isinstance(clip, ClipNorm):
+        norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        scale = min(1.0, clip.max_norm / (norm + CLIP_NORM_EPS))
+        if scale < 1.0:
+            for g in grads.values():
+                g *= scale
+    return grads
+
+
+class NumpyOptimizer:
+    """SGD with momentum, or Adam, updating a Params dict in place (DESIGN.md §3)."""
+
+    def __init__(self, spec: Optimizer, params: Params) -> None:
+        self.spec = spec
+        self.step_count = 0
+        zeros = {k: np.zeros_like(v) for k, v in params.items()}
+        if isinstance(spec, Adam):
+            self.m, self.s = zeros, {k: np.zeros_like(v) for k, v in params.items()}
+        elif spec.momentum:
+            self.v = zeros
+
+    def update(self, params: Params, grads: Params) -> None:
+        spec = self.spec
+        self.step_count += 1
+        if isinstance(spec, SGD):
+            for k, g in grads.items():
+                if spec.momentum:
+                    v = self.v[k]
+                    v *= spec.momentum
+                    v += g
+                    g = v
+                params[k] -= spec.lr * g
+            return
+        t = self.step_count
+        bias1, bias2 = 1.0 - spec.beta1**t, 1.0 - spec.beta2**t
+        for k, g in grads.items():
+            m, s = self.m[k], self.s[k]
+            m *= spec.beta1
+            m += (1.0 - spec.beta1) * g
+            s *= spec.beta2
+            s += (1.0 - spec.beta2) * (g * g)
+            params[k] -= spec.lr * (m / bias1) / (np.sqrt(s / bias2) + spec.eps)
+
+
+class NumpyBPTT(RNNImpl):
+    """numpy-bptt: see the module docstring."""
+
+    name = "numpy-bptt"
+
+    def _setup(self, params: Params) -> None:
+        self.p = params
+        self.relu = self.config.nonlinearity == "relu"
+        self.opt = NumpyOptimizer(self.optimizer, params)
+
+    def _set_threads(self, threads: int) -> None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # threadpoolctl is optional; without it the BLAS keeps its own setting
+            return
+        self._thread_limit = threadpool_limits(limits=threads, user_api="blas")
+
+    def thread_info(self) -> dict[str, object]:
+        info: dict[str, object] = {"requested": self.threads}
+        try:
+            from threadpoolctl import threadpool_info
+        except ImportError:
+            return info | {"blas": "unknown (threadpoolctl not installed)"}
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                info |= {"blas": pool.get("internal_api"), "blas_threads": pool.get("num_threads")}
+                break
+        return info
+
+    def _forward(self, batch: Batch):
+        hs, rnn_cache = rnn_forward(batch.tokens, batch.lengths, self.p, self.relu)
+        logits, loss, head_cache = head_forward(hs[-1], batch.labels, self.p)
+        return logits, loss, (rnn_cache, head_cache)
+
+    def _logits(self, batch: Batch) -> np.ndarray:
+        return self._forward(batch)[0]
+
+    def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        _, loss, (rnn_cache, head_cache) = self._forward(batch)
+        dh_last, head_grads = head_backward(head_cache, self.p)
+        grads = rnn_backward(dh_last, rnn_cache, self.p, self.relu) | head_grads
+        return loss, {k: grads[k] for k in PARAM_NAMES}
+
+    def _train_step(self, batch: Batch) -> float:
+        loss, grads = self._loss_and_grads(batch)
+        self.opt.update(self.p, clip_grads(grads, self.clip))
+        return loss
+
+    def _get_params(self) -> Params:
+        return {k: v.copy() for k, v in self.p.items()}

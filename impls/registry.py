@@ -1,0 +1,86 @@
+"""Registry of implementations: names map to "module:Class" strings; nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from impls.core import FrameworkUnavailableError, InputError, ModelConfig, Params
+
+IMPLS: dict[str, str] = {
+    "numpy-bptt": "impls.numpy_bptt:NumpyBPTT",
+    "torch-autograd": "impls.torch_autograd:TorchAutograd",
+    "jax-scan": "impls.jax_scan:JaxScan",
+    "torch-nnrnn": "impls.torch_nnrnn:TorchNNRNN",
+}
+
+# What each implementation needs installed, and the extra that installs it.
+FRAMEWORKS: dict[str, tuple[str, str]] = {
+    "numpy-bptt": ("numpy", "rnnbench"),
+    "torch-autograd": ("torch", "rnnbench[torch]"),
+    "jax-scan": ("jax", "rnnbench[jax]"),
+    "torch-nnrnn": ("torch", "rnnbench[torch]"),
+}
+
+DEVICES: dict[str, tuple[str, ...]] = {
+    "numpy-bptt": ("cpu",),
+    "torch-autograd": ("cpu", "cuda"),
+    "jax-scan": ("cpu",),
+    "torch-nnrnn": ("cpu", "cuda"),
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in IMPLS:
+        raise InputError(f"unknown implementation {name!r}; known: {', '.join(IMPLS)}")
+
+
+def _check_device(name: str, device: str) -> None:
+    if device not in DEVICES[name]:
+        raise InputError(f"unknown device {device!r} for {name}; it runs on: {', '.join(DEVICES[name])}")
+
+
+def framework_installed(name: str) -> bool:
+    """Whether the framework that implementation `name` needs can be imported (without importing it)."""
+    _check_name(name)
+    return importlib.util.find_spec(FRAMEWORKS[name][0]) is not None
+
+
+def device_present(device: str) -> bool:
+    """Whether `device` exists here. "cuda" asks torch, so call it only where torch is installed."""
+    if device == "cpu":
+        return True
+    if device == "cuda":
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def available(device: str = "cpu") -> list[str]:
+    """Names of the implementations whose framework is installed and that run on `device` here."""
+    return [
+        name
+        for name in IMPLS
+        if device in DEVICES[name] and framework_installed(name) and device_present(device)
+    ]
+
+
+def load(name: str, config: ModelConfig, params: Params, device: str = "cpu", **options):
+    """Create implementation `name` from canonical params. Options: optimizer, clip, threads.
+
+    Raises InputError for an unknown name or device, FrameworkUnavailableError when the framework
+    is not installed or the device is absent, both before the framework is imported.
+    """
+    _check_name(name)
+    _check_device(name, device)
+    framework, extra = FRAMEWORKS[name]
+    if not framework_installed(name):
+        raise FrameworkUnavailableError(f"{name} needs {framework}, which is not installed: pip install '{extra}'")
+    if not device_present(device):
+        raise FrameworkUnavailableError(f"{name} on device {device!r}: no such device is present on this machine")
+    module_name, class_name = IMPLS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(config, params, device=device, **options)

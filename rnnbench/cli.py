@@ -1,0 +1,40 @@
+"""`rnnbench` command line: one sub-command per module, each with `add_arguments(parser)` and `run(args)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command -> (module, one-line help). Modules import lazily, so `rnnbench train --help` stays fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("rnnbench.train", "train one implementation on a data set and report accuracy per epoch"),
+    "bench": ("rnnbench.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
+    "report": ("rnnbench.report", "turn a benchmark run into report.md with tables and plots"),
+    "compare": ("rnnbench.compare", "compare two benchmark runs; non-zero exit on regression"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnbench",
+        description="What a vanilla RNN classifier costs in NumPy, PyTorch and JAX, and why.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
