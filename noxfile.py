@@ -1,0 +1,77 @@
+"""nox sessions: the correctness matrix, lint, the benchmark and its report.
+
+    nox                      # default: tests per framework, the full conformance run, lint
+    nox -s bench             # the main job: quick benchmark profile, then the report
+    nox -s bench -- --profile full --impl jax-scan
+    nox -s tests_gpu         # the CUDA cases, on a machine that has CUDA
+
+Environments are plain virtualenvs built by pip: uv does not see the local torch==2.13.0 CPU wheel
+and would download a multi-GB CUDA build instead.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests", "tests_all", "lint"]
+nox.options.error_on_missing_interpreters = False
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def install_with(session: nox.Session, extras: str, *groups: str) -> None:
+    target = f".[{extras}]" if extras else "."
+    session.install("-e", target)
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("framework", ["numpy", "torch", "jax"])
+def tests(session: nox.Session, framework: str) -> None:
+    """Unit and conformance tests with only one framework's extra installed (proves lazy imports and skips)."""
+    install_with(session, "" if framework == "numpy" else framework, "test")
+    session.run("pytest", "tests", "--benchmark-disable", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_all(session: nox.Session) -> None:
+    """Every framework at once: the full cross-framework conformance, and each benchmark run once as a test."""
+    install_with(session, "all", "test")
+    session.run("pytest", "tests", "benchmarks", "--benchmark-disable", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def tests_gpu(session: nox.Session) -> None:
+    """The CUDA cases (marker `cuda`); they skip, saying why, where CUDA is absent."""
+    install_with(session, "torch,jax", "test")
+    session.run("pytest", "tests", "-m", "cuda", "-rs", "--benchmark-disable", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """The main job: the benchmark suite (quick profile unless told otherwise), then its report."""
+    install_with(session, "all")
+    session.run("rnnbench", "bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def report(session: nox.Session) -> None:
+    """Re-make the report of a benchmark run (default: the newest in results/)."""
+    install_with(session, "report")
+    session.run("rnnbench", "report", *session.posargs)
+
+
+if __name__ == "__main__":
+    nox.main()

@@ -1,0 +1,33 @@
+"""Shared fixtures: one parametrization over the registry, so that every failure names its implementation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import impls
+
+# equinox's habit: make JAX raise on silent rank promotion. Read by jax at import; jax is not imported here.
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
+
+
+def _skip_reason(name: str) -> str | None:
+    framework, extra = impls.registry.FRAMEWORKS[name]
+    if not impls.framework_installed(name):
+        return f"{name} needs {framework}, not installed here (pip install '{extra}')"
+    return None
+
+
+@pytest.fixture(params=list(impls.IMPLS))
+def impl_name(request) -> str:
+    """Every registered implementation; one whose framework is missing skips, saying which."""
+    reason = _skip_reason(request.param)
+    if reason:
+        pytest.skip(reason)
+    return request.param
+
+
+def pytest_report_header(config) -> list[str]:
+    found = [name for name in impls.IMPLS if _skip_reason(name) is None]
+    return [f"rnnbench implementations available here: {', '.join(found) or 'none'}"]
