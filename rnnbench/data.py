@@ -1,0 +1,491 @@
+"""Data sets for the RNN classifier: sources, tokenization, a train-only vocabulary, seeded splits, batches.
+
+NumPy only; wordfreq is imported when the `wordfreq` source is asked for. A data set is named by a spec:
+
+    wordfreq:en,fr,de            (the default) the most frequent words of each language in the wordfreq
+                                 package, labelled by language: "a word's language from its letters".
+                                 Options among the languages: n=5000 words kept per language (per_class
+                                 overrides it), alpha=1 keeps only alphabetic words (no digits, apostrophes,
+                                 dots; alpha=0 keeps every entry). Words are taken in frequency order; a
+                                 word that is also among the 3n most frequent words of another chosen
+                                 language is dropped from all of them. `wordfreq:n=1000` keeps en,fr,de.
+                                 wordfreq's lists are already lower-cased, so there is no case option.
+    folder:PATH                  one PATH/<label>.txt per class, one example per line, UTF-8, blank lines
+                                 skipped (the layout of the PyTorch name-classification tutorial data).
+    csv:PATH                     rows `text,label` read with the csv module; a first row naming the
+                                 columns `text` and `label` (any order, other columns ignored) is a header.
+    synthetic[:n=1000,length=8,vocab=60,classes=10,rule=first,seed=0]
+                                 n random sequences of 1..length tokens from `vocab` symbols; the label is
+                                 the id of the first (rule=first) or last (rule=last) symbol mod classes.
+
+A bare path is read as folder:PATH when it is a directory and as csv:PATH when it ends in .csv.
+
+Records are tokenized by characters (default) or whitespace-separated words, truncated to max_len tokens,
+and encoded with a vocabulary built from the train split alone: id 0 is "<unk>", the id of every token
+unseen in training; padding reuses id 0 (padding never changes a result). A record with no tokens (an
+empty line or CSV cell) is dropped. Labels are indices into the sorted list of class names.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from impls.core import Batch, InputError
+
+DEFAULT_DATA = "wordfreq:en,fr,de"
+TOKENIZATIONS: tuple[str, ...] = ("char", "word")
+SOURCES: tuple[str, ...] = ("wordfreq", "folder", "csv", "synthetic")
+WORDFREQ_DEFAULT_N = 5000
+WORDFREQ_LOOKAHEAD = 3  # a word is "in another language" if among that language's LOOKAHEAD * n top words
+SYNTHETIC_DEFAULTS: dict[str, int | str] = {
+    "n": 1000,
+    "length": 8,
+    "vocab": 60,
+    "classes": 10,
+    "rule": "first",
+    "seed": 0,
+}
+SYNTHETIC_SYMBOLS = string.ascii_letters + string.digits  # symbol i; past these, chr(0x4E00 + i) (CJK)
+SYNTHETIC_MAX_VOCAB = 20000
+
+Example = tuple[str, str]  # (text, label name)
+
+
+# -- vocabulary ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Token <-> id. tokens[0] is "<unk>"; the rest are the train split's tokens, most frequent first."""
+
+    tokens: tuple[str, ...]
+    UNK: ClassVar[str] = "<unk>"
+    UNK_ID: ClassVar[int] = 0
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.tokens or self.tokens[0] != self.UNK:
+            raise InputError(f"a Vocab's first token must be {self.UNK!r}")
+        object.__setattr__(self, "index", {tok: i for i, tok in enumerate(self.tokens)})
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Sequence[str]], min_count: int = 1) -> Vocab:
+        """Vocabulary of every token seen at least min_count times, ordered by (-count, token)."""
+        counts = Counter(tok for toks in token_lists for tok in toks)
+        counts.pop(cls.UNK, None)
+        kept = sorted((tok for tok, c in counts.items() if c >= min_count), key=lambda tok: (-counts[tok], tok))
+        return cls((cls.UNK, *kept))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """Token ids (L,) int64; unknown tokens map to UNK_ID."""
+        get = self.index.get
+        return np.array([get(tok, self.UNK_ID) for tok in tokens], dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[int(i)] for i in ids]
+
+
+def tokenize(text: str, tokens: str = "char") -> list[str]:
+    """Characters of text ("char") or its whitespace-separated words ("word")."""
+    if tokens == "char":
+        return list(text)
+    if tokens == "word":
+        return text.split()
+    raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {tokens!r}")
+
+
+# -- splits and data sets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """N records: sequences (each (L,) int64, 1 <= L <= max_len), labels (N,) int64, the source texts."""
+
+    sequences: list[np.ndarray]
+    labels: np.ndarray
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(N,) int64 token counts."""
+        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled data set, split and encoded. classes[label] is a label's name; vocab from train only."""
+
+    spec: str
+    tokens: str
+    max_len: int
+    vocab: Vocab
+    classes: list[str]
+    train: Split
+    val: Split
+    test: Split
+    val_spec: str | None = None
+    truncated: int = 0  # records (all splits) longer than max_len, cut to their first max_len tokens
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def describe(self) -> str:
+        """A few lines: source, sizes, classes, vocabulary, lengths, chance accuracy."""
+        source = self.spec + (f" (validation: {self.val_spec})" if self.val_spec else "")
+        lengths = self.train.lengths
+        counts = np.bincount(self.train.labels, minlength=self.num_classes)
+        shown = ", ".join(f"{name} {n}" for name, n in list(zip(self.classes, counts.tolist(), strict=True))[:12])
+        more = f", ... ({self.num_classes} classes)" if self.num_classes > 12 else ""
+        majority = counts.max() / max(1, counts.sum())
+        return "\n".join(
+            [
+                f"data: {source}",
+                f"  records: train {len(self.train)}, validation {len(self.val)}, test {len(self.test)}",
+                f"  classes (train counts): {shown}{more}; majority-class accuracy {majority:.3f}",
+                f"  tokens: {self.tokens}; vocabulary {self.vocab_size} (id 0 = {Vocab.UNK}, from train only)",
+                f"  length (train): mean {lengths.mean():.1f}, max {lengths.max()}; cap max_len {self.max_len}",
+                f"  truncated to max_len: {self.truncated} records",
+            ]
+        )
+
+
+def batches(
+    split: Split,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    t_max: int | None = None,
+) -> list[Batch]:
+    """Minibatches covering every record of split once, in an order drawn from (seed, epoch).
+
+    Each batch is right-padded with id 0 to its own longest record, or to t_max when given; the last
+    batch may be smaller. With shuffle=False the records keep their order.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n = len(split)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    out = []
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        out.append(Batch.from_sequences([split.sequences[i] for i in idx], split.labels[idx], t_max=t_max))
+    return out
+
+
+# -- sources -------------------------------------------------------------------------------------------
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    if not isinstance(spec, str) or not spec.strip():
+        raise InputError(f"a data spec must be a non-empty string such as {DEFAULT_DATA!r}, got {spec!r}")
+    kind, _, arg = spec.strip().partition(":")
+    if kind in SOURCES:
+        return kind, arg.strip()
+    if os.path.isdir(spec):
+        return "folder", spec
+    if spec.lower().endswith(".csv") and os.path.isfile(spec):
+        return "csv", spec
+    raise InputError(
+        f"unknown data source {kind!r} in spec {spec!r}; use one of: "
+        f"{DEFAULT_DATA}, folder:PATH, csv:PATH, synthetic[:n=..,length=..,vocab=..,classes=..]"
+    )
+
+
+def _options(spec: str, items: list[str], allowed: dict[str, object]) -> dict[str, object]:
+    """key=value items -> typed options (the type of each default), with clear errors."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in allowed:
+            raise InputError(f"unknown option {key!r} in data spec {spec!r}; options: {', '.join(allowed)}")
+        if isinstance(allowed[key], int):
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise InputError(f"option {key} in data spec {spec!r} must be an integer, got {value!r}") from None
+        else:
+            out[key] = value
+    return out
+
+
+def _wordfreq(spec: str, arg: str, per_class: int | None) -> list[Example]:
+    items = [s.strip() for s in arg.split(",") if s.strip()]
+    opts = _options(spec, [s for s in items if "=" in s], {"n": WORDFREQ_DEFAULT_N, "alpha": 1})
+    langs = [s for s in items if "=" not in s] or ["en", "fr", "de"]
+    if len(langs) < 2:
+        raise InputError(f"data spec {spec!r} needs at least two languages to tell apart, e.g. {DEFAULT_DATA}")
+    if len(set(langs)) != len(langs):
+        raise InputError(f"data spec {spec!r} names a language twice")
+    n = per_class if per_class is not None else int(opts.get("n", WORDFREQ_DEFAULT_N))
+    if n < 1:
+        raise InputError(f"words per language must be positive, got n={n} in {spec!r}")
+    try:
+        import wordfreq
+    except ImportError:
+        raise InputError(
+            f"data spec {spec!r} needs the wordfreq package: pip install 'rnnbench[data]'; "
+            "or use folder:PATH, csv:PATH or synthetic"
+        ) from None
+    known = set(wordfreq.available_languages())
+    unknown = [lang for lang in langs if lang not in known]
+    if unknown:
+        raise InputError(f"wordfreq has no word list for {unknown} in {spec!r}; it has: {', '.join(sorted(known))}")
+    lists = {lang: wordfreq.top_n_list(lang, WORDFREQ_LOOKAHEAD * n) for lang in langs}
+    seen_in = Counter(w for words in lists.values() for w in set(words))
+    alpha = bool(opts.get("alpha", 1))
+    examples: list[Example] = []
+    for lang, words in lists.items():
+        kept = [w for w in words if seen_in[w] == 1 and (w.isalpha() or not alpha)][:n]
+        examples += [(w, lang) for w in kept]
+    return examples
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path!r} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{what} {path!r} is not valid UTF-8: {e}") from None
+    except OSError as e:
+        raise InputError(f"cannot read {what} {path!r}: {e.strerror}") from None
+
+
+def _folder(spec: str, path: str) -> list[Example]:
+    if not path:
+        raise InputError(f"data spec {spec!r} needs a folder: folder:PATH")
+    if not os.path.isdir(path):
+        raise InputError(f"data folder {path!r} does not exist or is not a directory")
+    names = sorted(f for f in os.listdir(path) if f.endswith(".txt") and os.path.isfile(os.path.join(path, f)))
+    if not names:
+        raise InputError(f"data folder {path!r} has no <label>.txt files (one file per class, one example a line)")
+    examples: list[Example] = []
+    for name in names:
+        label = name[: -len(".txt")]
+        lines = [line.strip() for line in _read_text(os.path.join(path, name), "data file").splitlines()]
+        lines = [line for line in lines if line]
+        if not lines:
+            raise InputError(f"class {label!r} has no examples: {os.path.join(path, name)!r} is empty")
+        examples += [(line, label) for line in lines]
+    return examples
+
+
+def _csv(spec: str, path: str) -> list[Example]:
+    if not path:
+        raise InputError(f"data spec {spec!r} needs a file: csv:PATH")
+    if os.path.isdir(path):
+        raise InputError(f"CSV data {path!r} is a directory, not a file (did you mean folder:{path}?)")
+    rows = [row for row in csv.reader(_read_text(path, "CSV file").splitlines()) if any(c.strip() for c in row)]
+    if not rows:
+        raise InputError(f"CSV file {path!r} is empty; it needs rows `text,label`")
+    header = [c.strip().lower() for c in rows[0]]
+    if "text" in header and "label" in header:
+        text_col, label_col, first = header.index("text"), header.index("label"), 1
+    elif len(rows[0]) == 2:
+        text_col, label_col, first = 0, 1, 0
+    else:
+        raise InputError(
+            f"CSV file {path!r} must have the columns text,label: its first row has {len(rows[0])} "
+            f"columns {rows[0][:4]} and is no header naming `text` and `label`"
+        )
+    width = len(rows[0])
+    examples: list[Example] = []
+    for line, row in enumerate(rows[first:], start=first + 1):
+        if len(row) != width:
+            raise InputError(f"CSV file {path!r}, row {line}: expected {width} columns, got {len(row)}: {row[:4]}")
+        label = row[label_col].strip()
+        if not label:
+            raise InputError(f"CSV file {path!r}, row {line}: empty label")
+        examples.append((row[text_col].strip(), label))
+    if not examples:
+        raise InputError(f"CSV file {path!r} has a header but no data rows")
+    return examples
+
+
+def _synthetic(spec: str, arg: str, tokens: str) -> list[Example]:
+    items = [s.strip() for s in arg.split(",") if s.strip()]
+    bad = [s for s in items if "=" not in s]
+    if bad:
+        raise InputError(f"data spec {spec!r}: synthetic options are key=value, got {bad[0]!r}")
+    opts = SYNTHETIC_DEFAULTS | _options(spec, items, SYNTHETIC_DEFAULTS)
+    n, length, vocab, classes = (int(opts[k]) for k in ("n", "length", "vocab", "classes"))
+    for key, value, low in (("n", n, 1), ("length", length, 1), ("vocab", vocab, 2), ("classes", classes, 2)):
+        if value < low:
+            raise InputError(f"synthetic option {key} must be >= {low}, got {value} in {spec!r}")
+    if vocab > SYNTHETIC_MAX_VOCAB:
+        raise InputError(f"synthetic option vocab must be <= {SYNTHETIC_MAX_VOCAB}, got {vocab} in {spec!r}")
+    if classes > vocab:
+        raise InputError(f"synthetic option classes={classes} must not exceed vocab={vocab} in {spec!r}")
+    if opts["rule"] not in ("first", "last"):
+        raise InputError(f"synthetic option rule must be first or last, got {opts['rule']!r} in {spec!r}")
+    rng = np.random.default_rng(int(opts["seed"]))
+    symbols = [SYNTHETIC_SYMBOLS[i] if i < len(SYNTHETIC_SYMBOLS) else chr(0x4E00 + i) for i in range(vocab)]
+    if tokens == "word":
+        symbols = [f"t{i}" for i in range(vocab)]
+    lengths = rng.integers(1, length + 1, size=n)  # (n,)
+    ids = rng.integers(0, vocab, size=(n, length))  # (n, length)
+    key = ids[:, 0] if opts["rule"] == "first" else ids[np.arange(n), lengths - 1]  # (n,) the deciding symbol
+    sep = " " if tokens == "word" else ""
+    return [
+        (sep.join(symbols[i] for i in row[:L]), f"c{k % classes}")
+        for row, L, k in zip(ids.tolist(), lengths.tolist(), key.tolist(), strict=True)
+    ]
+
+
+def load_examples(spec: str, *, tokens: str = "char", per_class: int | None = None) -> list[Example]:
+    """(text, label name) pairs of the source named by spec (see the module docstring)."""
+    kind, arg = _parse_spec(spec)
+    if kind == "wordfreq":
+        return _wordfreq(spec, arg, per_class)
+    if kind == "folder":
+        return _folder(spec, arg)
+    if kind == "csv":
+        return _csv(spec, arg)
+    return _synthetic(spec, arg, tokens)
+
+
+# -- putting it together -------------------------------------------------------------------------------
+
+
+def _check_fraction(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+        raise InputError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _cap_per_class(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most per_class records of each class, drawn by rng, in their original order."""
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+
+def _stratified_split(labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator) -> list[np.ndarray]:
+    """Disjoint index arrays: for each class, round(n * f) records per fraction f, the rest first (train)."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        sizes = [math.floor(len(idx) * f + 0.5) for f in fractions]  # half rounds up
+        while sum(sizes) >= len(idx) and any(sizes):  # keep at least one record of each class in train
+            sizes[int(np.argmax(sizes))] -= 1
+        start = len(idx) - sum(sizes)
+        parts[0].append(idx[:start])
+        for k, size in enumerate(sizes, start=1):
+            parts[k].append(idx[start : start + size])
+            start += size
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+def _make_split(
+    examples: Sequence[Example], idx: Iterable[int], token_lists, label_ids, vocab: Vocab, max_len: int
+) -> Split:
+    idx = list(idx)
+    return Split(
+        sequences=[vocab.encode(token_lists[i][:max_len]) for i in idx],
+        labels=np.array([label_ids[i] for i in idx], dtype=np.int64),
+        texts=[examples[i][0] for i in idx],
+    )
+
+
+def load_dataset(
+    spec: str = DEFAULT_DATA,
+    *,
+    tokens: str = "char",
+    val_spec: str | None = None,
+    seed: int = 0,
+    per_class: int | None = None,
+    max_len: int = 32,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+) -> Dataset:
+    """Load, tokenize, split (seeded, stratified by class) and encode the data set named by spec.
+
+    val_spec: a separate validation source (its labels must be among spec's classes); then spec is
+    split into train and test only. per_class: at most this many records per class (for wordfreq: the
+    per_class most frequent words of each language; elsewhere a seeded sample). max_len: records are cut
+    to their first max_len tokens. Raises InputError naming the problem for any bad spec or data.
+    """
+    if tokens not in TOKENIZATIONS:
+        raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {tokens!r}")
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
+        raise InputError(f"max_len must be a positive integer, got {max_len!r}")
+    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
+        raise InputError(f"per_class must be None or a positive integer, got {per_class!r}")
+    val_fraction = _check_fraction("val_fraction", val_fraction) if val_spec is None else 0.0
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise InputError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
+
+    examples = [(text, label) for text, label in load_examples(spec, tokens=tokens, per_class=per_class)]
+    token_lists = [tokenize(text, tokens) for text, _ in examples]
+    keep = [i for i, toks in enumerate(token_lists) if toks]  # a record needs at least one token
+    examples, token_lists = [examples[i] for i in keep], [token_lists[i] for i in keep]
+    classes = sorted({label for _, label in examples})
+    if len(classes) < 2:
+        raise InputError(f"data {spec!r} has {len(classes)} class(es) {classes}; a classifier needs at least 2")
+    class_id = {name: i for i, name in enumerate(classes)}
+    label_ids = np.array([class_id[label] for _, label in examples], dtype=np.int64)
+
+    rng = np.random.default_rng(seed)
+    pool = np.arange(len(examples))
+    if per_class is not None and _parse_spec(spec)[0] != "wordfreq":  # wordfreq applied it already
+        pool = _cap_per_class(label_ids, per_class, rng)
+    train_idx, val_idx, test_idx = (
+        pool[i] for i in _stratified_split(label_ids[pool], [val_fraction, test_fraction], rng)
+    )
+    vocab = Vocab.build(token_lists[i][:max_len] for i in train_idx)
+    train = _make_split(examples, train_idx, token_lists, label_ids, vocab, max_len)
+    test = _make_split(examples, test_idx, token_lists, label_ids, vocab, max_len)
+    truncated = sum(len(token_lists[i]) > max_len for i in pool)
+
+    if val_spec is None:
+        val = _make_split(examples, val_idx, token_lists, label_ids, vocab, max_len)
+    else:
+        val_examples = load_examples(val_spec, tokens=tokens)
+        val_tokens = [tokenize(text, tokens) for text, _ in val_examples]
+        keep = [i for i, toks in enumerate(val_tokens) if toks]
+        stray = sorted({val_examples[i][1] for i in keep} - set(classes))
+        if stray:
+            raise InputError(
+                f"validation data {val_spec!r} has labels {stray[:5]} that are not classes of {spec!r}: {classes[:12]}"
+            )
+        val_labels = [class_id[val_examples[i][1]] for i in keep]
+        val = _make_split(
+            [val_examples[i] for i in keep], range(len(keep)), [val_tokens[i] for i in keep], val_labels, vocab, max_len
+        )
+        truncated += sum(len(val_tokens[i]) > max_len for i in keep)
+    return Dataset(
+        spec=spec,
+        tokens=tokens,
+        max_len=int(max_len),
+        vocab=vocab,
+        classes=classes,
+        train=train,
+        val=val,
+        test=test,
+        val_spec=val_spec,
+        truncated=int(truncated),
+    )

@@ -1,0 +1,659 @@
+"""Train one implementation on a data set; report loss and accuracy per epoch, then test accuracy.
+
+The default task tells a word's language (English, French, German) from its letters, using the word
+lists of the wordfreq package. Seconds are TRAINING seconds: time spent in training steps (ending with
+the implementation's sync), never in evaluation, so accuracy against time is honest.
+
+examples:
+  rnnbench train --impl numpy-bptt
+  rnnbench train --impl jax-scan --batch-size 1 --optimizer sgd --lr 0.05 --clip-value 1 --epochs 2
+  rnnbench train --impl torch-nnrnn --data folder:data/names --eval-every 2000 --out runs/names
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+import impls
+from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
+from impls.registry import FRAMEWORKS
+from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, WORDFREQ_DEFAULT_N, Dataset, Split, batches, load_dataset
+
+EVAL_BATCH_SIZE = 512
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
+    "numpy-bptt": ("numpy",),
+    "torch-autograd": ("torch",),
+    "torch-nnrnn": ("torch",),
+    "jax-scan": ("jax", "jaxlib"),
+}
+
+Record = dict[str, Any]
+
+
+# Overflow in a diverging run is caught by the loss check and raised as NonFiniteLossError.
+def _quiet_numpy() -> np.errstate:
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (the CLI flags of `rnnbench train`, one for one).
+
+    eval_every: evaluate on the validation split every this many training records as well as at each
+    epoch's end (0 = at epoch ends only, which lets an implementation fuse a whole epoch).
+    clip_value and clip_norm exclude each other; momentum applies to sgd only. threads: 1 by default,
+    because this model's matrices are too small to gain from more and a multi-threaded BLAS slows down
+    many times over when another process holds a core; None leaves the framework's own setting.
+    out: a directory for metrics.json and params.npz (None = write nothing).
+    """
+
+    impl: str = "numpy-bptt"
+    data: str = DEFAULT_DATA
+    val_data: str | None = None
+    tokens: str = "char"
+    hidden: int = 64
+    batch_size: int = 32
+    epochs: int = 8
+    optimizer: str = "adam"
+    lr: float = 0.005
+    momentum: float = 0.0
+    clip_value: float | None = None
+    clip_norm: float | None = None
+    nonlinearity: str = "tanh"
+    dtype: str = "float32"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = 1
+    max_len: int = 32
+    per_class: int | None = None
+    eval_every: int = 0
+    out: str | None = None
+
+    def optimizer_spec(self) -> impls.Optimizer:
+        """impls.SGD or impls.Adam for this run (InputError for a bad name or setting)."""
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer == "sgd":
+            return impls.SGD(lr=self.lr, momentum=self.momentum)
+        if self.momentum:
+            raise InputError(f"momentum applies to the sgd optimizer only, got momentum={self.momentum} with adam")
+        return impls.Adam(lr=self.lr)
+
+    def clip_spec(self) -> impls.Clip:
+        """impls.ClipValue, impls.ClipNorm or None."""
+        if self.clip_value is not None and self.clip_norm is not None:
+            raise InputError("choose one of clip_value (--clip-value) and clip_norm (--clip-norm), not both")
+        if self.clip_value is not None:
+            return impls.ClipValue(self.clip_value)
+        if self.clip_norm is not None:
+            return impls.ClipNorm(self.clip_norm)
+        return None
+
+    def check(self) -> None:
+        """Raise InputError for a bad setting, before any data is loaded or framework imported."""
+        if self.impl not in impls.IMPLS:
+            raise InputError(f"unknown implementation {self.impl!r}; known: {', '.join(impls.IMPLS)}")
+        if self.device not in impls.DEVICES[self.impl]:
+            devices = ", ".join(impls.DEVICES[self.impl])
+            raise InputError(f"unknown device {self.device!r} for {self.impl}; it runs on: {devices}")
+        for name in ("hidden", "batch_size", "epochs", "max_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise InputError(f"eval_every must be a non-negative integer (0 = per epoch), got {self.eval_every!r}")
+        if self.tokens not in TOKENIZATIONS:
+            raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {self.tokens!r}")
+        if self.nonlinearity not in impls.NONLINEARITIES:
+            raise InputError(f"nonlinearity must be one of {impls.NONLINEARITIES}, got {self.nonlinearity!r}")
+        if self.dtype not in impls.DTYPES:
+            raise InputError(f"dtype must be one of {impls.DTYPES}, got {self.dtype!r}")
+        self.optimizer_spec()
+        self.clip_spec()
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; params are the final canonical parameters.
+
+    evals: one record per evaluation, the first before any training: epoch, step (optimizer steps so
+    far), records_seen, train_seconds (the cumulative training clock, evaluation excluded), train_loss
+    (mean step loss since the previous evaluation; None at step 0), val_loss, val_accuracy (None
+    without a validation split), eval_seconds, epoch_end. epochs: one per epoch, the epoch-end
+    evaluation with train_loss the mean over the epoch's steps (each taken before its update),
+    train_accuracy and train_eval_loss over the whole train split after the epoch, and epoch_seconds.
+    """
+
+    config: TrainConfig
+    model_config: impls.ModelConfig
+    data: dict[str, Any]
+    epochs: list[Record]
+    evals: list[Record]
+    test_loss: float | None
+    test_accuracy: float | None
+    train_seconds: float
+    eval_seconds: float
+    params: impls.Params
+    threads: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no parameters; non-finite numbers become None)."""
+        return _finite(
+            {
+                "config": dataclasses.asdict(self.config),
+                "model": dataclasses.asdict(self.model_config)
+                | {"parameters": int(sum(p.size for p in self.params.values()))},
+                "data": self.data,
+                "epochs": self.epochs,
+                "evals": self.evals,
+                "test": {"loss": self.test_loss, "accuracy": self.test_accuracy},
+                "train_seconds": self.train_seconds,
+                "eval_seconds": self.eval_seconds,
+                "threads": self.threads,
+            }
+        )
+
+
+# -- evaluation ----------------------------------------------------------------------------------------
+
+
+def eval_batches(split: Split, batch_size: int = EVAL_BATCH_SIZE) -> list[Batch]:
+    """Batches of split sorted by length (less padding), each padded to its own longest record."""
+    order = np.argsort(split.lengths, kind="stable")
+    return [
+        Batch.from_sequences([split.sequences[i] for i in idx], split.labels[idx])
+        for idx in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
+    ]
+
+
+def evaluate(model: impls.RNNImpl, batches_: list[Batch]) -> tuple[float | None, float | None]:
+    """Mean loss and accuracy over the records of batches_, from model.logits, in float64 NumPy.
+
+    (None, None) when there are no records.
+    """
+    loss_sum, correct, n = 0.0, 0, 0
+    for batch in batches_:
+        with _quiet_numpy():  # a diverged model's inf logits give a NaN loss, checked by the caller
+            logits = np.asarray(model.logits(batch), dtype=np.float64)  # (B, C)
+            shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C)
+            log_z = np.log(np.exp(shifted).sum(axis=1))  # (B,)
+            loss_sum += float((log_z - shifted[np.arange(batch.size), batch.labels]).sum())
+        correct += int((logits.argmax(axis=1) == batch.labels).sum())
+        n += batch.size
+    if n == 0:
+        return None, None
+    return loss_sum / n, correct / n
+
+
+# -- training ------------------------------------------------------------------------------------------
+
+
+def _non_finite(cfg: TrainConfig, what: str, value: float, epoch: int, step: int) -> NonFiniteLossError:
+    clip = cfg.clip_spec()
+    return NonFiniteLossError(
+        f"{what} became {value} at epoch {epoch}, step {step} ({cfg.impl}, {cfg.optimizer} lr={cfg.lr}, "
+        f"{cfg.nonlinearity}, clip {clip or 'none'}): training diverged; lower the learning rate (--lr) "
+        "or clip the gradients (--clip-norm 5 or --clip-value 1)"
+    )
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rec", disable=not (enabled and sys.stderr.isatty()), leave=False, file=sys.stderr)
+
+
+def train(
+    cfg: TrainConfig,
+    dataset: Dataset | None = None,
+    *,
+    progress: bool = True,
+    on_eval: Callable[[Record], None] | None = None,
+    on_epoch: Callable[[Record], None] | None = None,
+) -> TrainResult:
+    """Train cfg.impl on dataset (default: load_dataset from cfg) and evaluate it.
+
+    Calls on_eval(record) after every evaluation (the first at step 0, before training) and
+    on_epoch(record) after every epoch. Raises InputError or FrameworkUnavailableError for bad
+    settings, NonFiniteLossError when the loss turns NaN or infinite.
+    """
+    cfg.check()
+    if not impls.framework_installed(cfg.impl):
+        framework, extra = FRAMEWORKS[cfg.impl]
+        raise FrameworkUnavailableError(f"{cfg.impl} needs {framework}, which is not installed: pip install '{extra}'")
+    if dataset is None:
+        dataset = load_dataset(
+            cfg.data,
+            tokens=cfg.tokens,
+            val_spec=cfg.val_data,
+            seed=cfg.seed,
+            per_class=cfg.per_class,
+            max_len=cfg.max_len,
+        )
+    if len(dataset.train) == 0:
+        raise InputError(f"data {dataset.spec!r} has no training records")
+    model_config = impls.ModelConfig(
+        vocab_size=dataset.vocab_size,
+        hidden_size=cfg.hidden,
+        num_classes=dataset.num_classes,
+        nonlinearity=cfg.nonlinearity,
+        dtype=cfg.dtype,
+    )
+    model = impls.load(
+        cfg.impl,
+        model_config,
+        impls.init_params(model_config, seed=cfg.seed),
+        device=cfg.device,
+        optimizer=cfg.optimizer_spec(),
+        clip=cfg.clip_spec(),
+        threads=cfg.threads,
+    )
+    val_batches, train_eval_batches = eval_batches(dataset.val), eval_batches(dataset.train)
+
+    epochs: list[Record] = []
+    evals: list[Record] = []
+    clock = {"train": 0.0, "eval": 0.0}
+    state = {"step": 0, "records": 0, "loss_sum": 0.0, "loss_records": 0}
+
+    def run_chunk(chunk: list[Batch], epoch: int) -> float:
+        """Train on chunk; return the record-weighted sum of its losses."""
+        start = time.perf_counter()
+        with _quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
+            losses = model.train_epoch(chunk)
+            model.sync()
+        clock["train"] += time.perf_counter() - start
+        for k, loss in enumerate(losses):
+            if not math.isfinite(loss):
+                raise _non_finite(cfg, "the training loss", loss, epoch, state["step"] + k + 1)
+        state["step"] += len(chunk)
+        state["records"] += sum(b.size for b in chunk)
+        return float(sum(loss * b.size for loss, b in zip(losses, chunk, strict=True)))
+
+    def run_eval(epoch: int, epoch_end: bool) -> Record:
+        start = time.perf_counter()
+        val_loss, val_accuracy = evaluate(model, val_batches)
+        seconds = time.perf_counter() - start
+        clock["eval"] += seconds
+        if val_loss is not None and not math.isfinite(val_loss):
+            raise _non_finite(cfg, "the validation loss", val_loss, epoch, state["step"])
+        since = state["loss_records"]
+        record = {
+            "epoch": epoch,
+            "step": state["step"],
+            "records_seen": state["records"],
+            "train_seconds": clock["train"],
+            "train_loss": state["loss_sum"] / since if since else None,  # mean over the steps since the last
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "eval_seconds": seconds,
+            "epoch_end": epoch_end,
+        }
+        state["loss_sum"], state["loss_records"] = 0.0, 0
+        evals.append(record)
+        if on_eval is not None:
+            on_eval(record)
+        return record
+
+    run_eval(0, epoch_end=False)
+    bar = _progress_bar(cfg.epochs * len(dataset.train), progress)
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            epoch_batches = batches(dataset.train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
+            epoch_start = clock["train"]
+            epoch_loss, epoch_records = 0.0, 0
+            chunks = [epoch_batches]
+            if cfg.eval_every:  # cut the epoch where the records seen pass a multiple of eval_every
+                chunks, chunk, seen = [], [], state["records"]
+                next_eval = (seen // cfg.eval_every + 1) * cfg.eval_every
+                for b in epoch_batches:
+                    chunk.append(b)
+                    seen += b.size
+                    if seen >= next_eval:
+                        chunks.append(chunk)
+                        chunk, next_eval = [], (seen // cfg.eval_every + 1) * cfg.eval_every
+                if chunk:
+                    chunks.append(chunk)
+            for k, chunk in enumerate(chunks):
+                loss_sum = run_chunk(chunk, epoch)
+                records = sum(b.size for b in chunk)
+                epoch_loss, epoch_records = epoch_loss + loss_sum, epoch_records + records
+                state["loss_sum"] += loss_sum
+                state["loss_records"] += records
+                bar.update(records)
+                if k < len(chunks) - 1:
+                    record = run_eval(epoch, epoch_end=False)
+                    bar.set_postfix(val_acc=_fmt(record["val_accuracy"], ".3f"), refresh=False)
+            record = dict(run_eval(epoch, epoch_end=True))
+            start = time.perf_counter()
+            train_eval_loss, train_accuracy = evaluate(model, train_eval_batches)
+            clock["eval"] += time.perf_counter() - start
+            record |= {
+                "train_loss": epoch_loss / epoch_records,  # mean over the epoch's steps, each before its update
+                "train_accuracy": train_accuracy,  # the whole train split, after the epoch
+                "train_eval_loss": train_eval_loss,
+                "epoch_seconds": clock["train"] - epoch_start,
+            }
+            epochs.append(record)
+            bar.set_postfix(val_acc=_fmt(record["val_accuracy"], ".3f"))
+            if on_epoch is not None:
+                on_epoch(record)
+    finally:
+        bar.close()
+
+    start = time.perf_counter()
+    test_loss, test_accuracy = evaluate(model, eval_batches(dataset.test))
+    clock["eval"] += time.perf_counter() - start
+    return TrainResult(
+        config=cfg,
+        model_config=model_config,
+        data=_describe_data(dataset),
+        epochs=epochs,
+        evals=evals,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        train_seconds=clock["train"],
+        eval_seconds=clock["eval"],
+        params=model.get_params(),
+        threads=model.thread_info(),
+    )
+
+
+def _describe_data(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "spec": dataset.spec,
+        "val_spec": dataset.val_spec,
+        "tokens": dataset.tokens,
+        "max_len": dataset.max_len,
+        "classes": dataset.classes,
+        "vocab_size": dataset.vocab_size,
+        "records": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test)},
+        "truncated": dataset.truncated,
+    }
+
+
+# -- output files --------------------------------------------------------------------------------------
+
+
+def _finite(obj: Any) -> Any:
+    """obj with NaN and infinities replaced by None (strict JSON), NumPy scalars made Python ones."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def versions(impl: str) -> dict[str, str]:
+    """Versions of Python, rnnbench, NumPy and the implementation's framework, and the platform."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine()}
+    for package in ("rnnbench", "numpy", *FRAMEWORK_PACKAGES.get(impl, ())):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def write_atomic(path: str, write: Callable[[Any], None]) -> None:
+    """Write path through write(binary file) into a temporary file beside it, then os.replace."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(result: TrainResult, out: str) -> tuple[str, str]:
+    """Write out/metrics.json and out/params.npz (each atomically); return their paths."""
+    os.makedirs(out, exist_ok=True)
+    metrics = result.to_dict() | {
+        "versions": versions(result.config.impl),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    metrics_path, params_path = os.path.join(out, "metrics.json"), os.path.join(out, "params.npz")
+    write_atomic(metrics_path, lambda f: f.write(text.encode("utf-8")))
+    write_atomic(params_path, lambda f: np.savez(f, **result.params))
+    return metrics_path, params_path
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `rnnbench train`, one per TrainConfig field."""
+    d = TrainConfig()
+    add = parser.add_argument
+    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
+    add(
+        "--data",
+        default=d.data,
+        metavar="SPEC",
+        help="data set: wordfreq:LANG,LANG[,n=N,alpha=0|1] (word lists of the wordfreq package, label = "
+        "language), folder:PATH (one <label>.txt per class, one example a line), csv:PATH (columns "
+        "text,label), synthetic[:n=,length=,vocab=,classes=] (default: %(default)s)",
+    )
+    add(
+        "--val-data",
+        default=d.val_data,
+        metavar="SPEC",
+        help="separate validation data (same forms as --data) instead of splitting 10%% off --data (default: split)",
+    )
+    add(
+        "--tokens",
+        default=d.tokens,
+        choices=TOKENIZATIONS,
+        help="tokenize records into characters or whitespace-separated words (default: %(default)s)",
+    )
+    add("--hidden", type=_positive_int, default=d.hidden, metavar="H", help="hidden size H (default: %(default)s)")
+    add(
+        "--batch-size",
+        type=_positive_int,
+        default=d.batch_size,
+        metavar="B",
+        help="records per training step; 1 = per-record SGD (default: %(default)s)",
+    )
+    add("--epochs", type=_positive_int, default=d.epochs, help="passes over the train split (default: %(default)s)")
+    add("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="update rule (default: %(default)s)")
+    add("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
+    add("--momentum", type=float, default=d.momentum, help="SGD momentum, 0 = plain SGD (default: %(default)s)")
+    add(
+        "--clip-value",
+        type=float,
+        default=d.clip_value,
+        metavar="C",
+        help="clip every gradient element to [-C, C] (default: no clipping)",
+    )
+    add(
+        "--clip-norm",
+        type=float,
+        default=d.clip_norm,
+        metavar="C",
+        help="scale the gradients so their global L2 norm is at most C (default: no clipping)",
+    )
+    add(
+        "--nonlinearity",
+        default=d.nonlinearity,
+        choices=impls.NONLINEARITIES,
+        help="phi in h_t = phi(W_xh[:, x_t] + W_hh h_{t-1} + b_h) (default: %(default)s)",
+    )
+    add("--dtype", default=d.dtype, choices=impls.DTYPES, help="parameter and activation dtype (default: %(default)s)")
+    add(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the initial parameters, the data split and the shuffling (default: %(default)s)",
+    )
+    add("--device", default=d.device, help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
+    add(
+        "--threads",
+        type=_non_negative_int,
+        default=d.threads,
+        metavar="N",
+        help="threads the framework may use; 0 = the framework's own setting. One thread is fastest for "
+        "small models and immune to other processes holding a core (default: %(default)s)",
+    )
+    add(
+        "--max-len",
+        type=_positive_int,
+        default=d.max_len,
+        metavar="L",
+        help="cut records to their first L tokens (default: %(default)s)",
+    )
+    add(
+        "--per-class",
+        type=_positive_int,
+        default=d.per_class,
+        metavar="N",
+        help="at most N records per class (wordfreq: the N most frequent words per language; default: all, "
+        f"wordfreq {WORDFREQ_DEFAULT_N})",
+    )
+    add(
+        "--eval-every",
+        type=_non_negative_int,
+        default=d.eval_every,
+        metavar="N",
+        help="also evaluate on the validation split every N training records; 0 = at epoch ends only, "
+        "which lets an implementation fuse the epoch (default: %(default)s)",
+    )
+    add(
+        "--out",
+        default=d.out,
+        metavar="DIR",
+        help="write DIR/metrics.json (config, records, versions) and DIR/params.npz (default: write nothing)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig named by parsed flags."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**(values | {"threads": values["threads"] or None}))
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_epoch(total: int) -> Callable[[Record], None]:
+    from tqdm import tqdm
+
+    def show(r: Record) -> None:
+        tqdm.write(
+            f"epoch {r['epoch']}/{total}: train loss {_fmt(r['train_loss'])} acc {_fmt(r['train_accuracy'], '.3f')}"
+            f" | val loss {_fmt(r['val_loss'])} acc {_fmt(r['val_accuracy'], '.3f')}"
+            f" | {r['epoch_seconds']:.2f} s (training total {r['train_seconds']:.2f} s)"
+        )
+
+    return show
+
+
+def _print_eval(r: Record) -> None:
+    from tqdm import tqdm
+
+    if r["step"] and not r["epoch_end"]:  # epoch ends are printed by _print_epoch
+        tqdm.write(
+            f"  {r['records_seen']} records, {r['train_seconds']:.2f} s: val loss {_fmt(r['val_loss'])} "
+            f"acc {_fmt(r['val_accuracy'], '.3f')}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`rnnbench train`: 0 on success, 1 when training diverged, 2 for bad input or a missing framework."""
+    try:
+        cfg = config_from_args(args)
+        cfg.check()
+        dataset = load_dataset(
+            cfg.data,
+            tokens=cfg.tokens,
+            val_spec=cfg.val_data,
+            seed=cfg.seed,
+            per_class=cfg.per_class,
+            max_len=cfg.max_len,
+        )
+        print(dataset.describe())
+        clip = cfg.clip_spec()
+        print(
+            f"model: {cfg.impl} on {cfg.device}, H={cfg.hidden} {cfg.nonlinearity} {cfg.dtype}; {cfg.optimizer} "
+            f"lr={cfg.lr}{f' momentum={cfg.momentum}' if cfg.momentum else ''}, clip {clip or 'none'}; "
+            f"batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}; threads {cfg.threads or 'framework default'}",
+            flush=True,
+        )
+        result = train(
+            cfg,
+            dataset,
+            progress=True,
+            on_epoch=_print_epoch(cfg.epochs),
+            on_eval=_print_eval if cfg.eval_every else None,
+        )
+    except (InputError, FrameworkUnavailableError) as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted", file=sys.stderr)
+        return 130
+    print(
+        f"test: loss {_fmt(result.test_loss)} accuracy {_fmt(result.test_accuracy, '.3f')} after {cfg.epochs} "
+        f"epochs, {result.train_seconds:.2f} s of training ({result.eval_seconds:.2f} s evaluating)"
+    )
+    if cfg.out is not None:
+        try:
+            paths = save(result, cfg.out)
+        except OSError as e:
+            print(f"rnnbench: error: cannot write results to {cfg.out!r}: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {paths[0]} and {paths[1]}")
+    return 0
