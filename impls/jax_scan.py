@@ -1,0 +1,339 @@
+"""jax-scan: the time loop is `jax.lax.scan`; loss, gradient, clipping and update are one `jax.jit`.
+
+The forward (DESIGN.md §1): one gather of W_xh's columns for the whole batch, then a scan over time
+steps of h <- phi(x_t + h @ W_hh.T), with a record's state frozen (jnp.where with a (T, B) mask) once
+its length is reached, so the final h is h at each record's own length. The loss is the mean of
+logsumexp(logits) - logits[y]. Gradients come from `jax.value_and_grad`; clipping and the optimizer
+(DESIGN.md §3) are written here, in the same compiled function, and parameters and optimizer state stay
+on the device between steps (their buffers are donated to the next step).
+
+Compilations. A jitted function compiles once per input shape, so T is padded up to a bucket
+(`bucket_length`: 1, 2, 4, 8, then multiples of 8 up to 64, then steps that pad by under 25%); padding
+is exact because of the mask. `model.trace_counts` counts the traces (each one a compilation) of each
+function, for the tests. `train_epoch` runs a whole epoch of equally shaped batches as ONE compiled
+call (a `lax.scan` over the stacked batches, the step inside it).
+
+float64. 64-bit types are enabled only while a float64 model runs (the `jax.enable_x64(True)` context
+around each of its calls), so importing this module changes nothing for other JAX code; every array
+is cast explicitly to config.dtype (token, length and label arrays to int32), so a float32 model
+computes in float32 even where a user has enabled x64 globally.
+
+Threads. XLA's CPU client sizes its thread pool from the environment variable NPROC when the backend
+starts (jaxlib 0.10), and `--xla_cpu_multi_thread_eigen=false` in XLA_FLAGS (read at the same moment)
+stops Eigen's own threading; `threads=n` sets both before the backend starts, and records that it could
+not once the backend is already running (`thread_info()` says which).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from impls.base import RNNImpl
+from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params
+
+# Thread settings this module made before the backend started (None: none made), shared by all models.
+_THREADS_SET: int | None = None
+
+
+def bucket_length(T: int) -> int:
+    """The padded length for a batch of T_max = T: 1, 2, 4, 8, then multiples of 8 up to 64, then
+    multiples of 2^(k-3) for T in (2^(k-1), 2^k]. Padding adds at most 7 steps up to T = 64 and under
+    25% of the steps beyond, and the number of distinct buckets (compilations) grows like log T."""
+    if T <= 8:
+        return 1 << (T - 1).bit_length()
+    step = max(8, 1 << ((T - 1).bit_length() - 3))
+    return -(-T // step) * step
+
+
+def pack(batch: Batch, T_pad: int) -> np.ndarray:
+    """One int32 host array per batch, so that a step makes one host-to-device transfer.
+
+    -> (B, T_pad + 2) int32: columns [0, T) the tokens, [T, T_pad) zero padding (a valid id, masked
+    out), column T_pad the lengths, column T_pad + 1 the labels.
+    """
+    B, T = batch.tokens.shape
+    data = np.zeros((B, T_pad + 2), dtype=np.int32)
+    data[:, :T] = batch.tokens
+    data[:, T_pad] = batch.lengths
+    data[:, T_pad + 1] = batch.labels
+    return data
+
+
+def unpack(data: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(B, T_pad + 2) int32 -> tokens (B, T_pad), lengths (B,), labels (B,), all int32."""
+    return data[:, :-2], data[:, -2], data[:, -1]
+
+
+def rnn_logits(p: dict[str, jax.Array], tokens: jax.Array, lengths: jax.Array, relu: bool) -> jax.Array:
+    """The canonical forward. p keyed like Params; tokens (B, T) int32; lengths (B,) int32 -> logits (B, C)."""
+    phi = jax.nn.relu if relu else jnp.tanh
+    T = tokens.shape[1]
+    xs = p["W_xh"].T[tokens.T] + p["b_h"][None, None, :]  # (T, B, H): W_xh[:, x_t] + b_h, one gather
+    alive = jnp.arange(T, dtype=jnp.int32)[:, None] < lengths[None, :]  # (T, B): t < L_b
+    W_hh_T = p["W_hh"].T  # (H, H): h @ W_hh_T == (W_hh @ h.T).T
+
+    def step(h, x_alive):  # h (B, H)
+        x_t, alive_t = x_alive  # (B, H), (B,)
+        h_new = phi(x_t + h @ W_hh_T)  # (B, H)
+        return jnp.where(alive_t[:, None], h_new, h), None  # frozen past a record's length
+
+    h0 = jnp.zeros(xs.shape[1:], dtype=xs.dtype)  # (B, H)
+    h_last, _ = lax.scan(step, h0, (xs, alive))  # (B, H): h at each record's length
+    return h_last @ p["W_hy"].T + p["b_y"][None, :]  # (B, C)
+
+
+def mean_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """logits (B, C), labels (B,) int32 -> 0-d mean of logsumexp(logits) - logits[y] (stable form)."""
+    picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]  # (B,)
+    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
+
+
+class Layout:
+    """Where each canonical parameter lives in one flat vector of P = sum of their sizes entries.
+
+    The model's whole training state is one (S, P) device array: row 0 the parameters, then the
+    optimizer's slots (momentum: v; Adam: m, s). One array, because every array that crosses the jit
+    boundary costs a few microseconds of dispatch, which is most of a small step's cost, and because
+    clipping and the update then run as one fused loop over P entries instead of five.
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        self.shapes = {k: shapes[k] for k in PARAM_NAMES}
+        sizes = [int(np.prod(s)) for s in self.shapes.values()]
+        self.offsets = dict(zip(PARAM_NAMES, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+        self.size = sum(sizes)  # P
+
+    def flatten(self, tree: dict) -> jax.Array:
+        """Arrays keyed like Params -> (P,)."""
+        return jnp.concatenate([tree[k].reshape(-1) for k in PARAM_NAMES])
+
+    def unflatten(self, flat, xp=jnp) -> dict:
+        """(P,) -> arrays keyed like Params (views where xp is NumPy)."""
+        out = {}
+        for k, shape in self.shapes.items():
+            start = self.offsets[k]
+            out[k] = xp.reshape(flat[start : start + int(np.prod(shape))], shape)
+        return out
+
+
+def clip_grads(g: jax.Array, clip: Clip) -> jax.Array:
+    """Clipping of DESIGN.md §3 on the flat gradient g (P,) (python-float thresholds are weakly typed,
+    so the dtype is kept)."""
+    if isinstance(clip, ClipValue):
+        return jnp.clip(g, -clip.value, clip.value)
+    if isinstance(clip, ClipNorm):
+        norm = jnp.sqrt(jnp.vdot(g, g))  # 0-d: the global L2 norm over all parameters
+        return g * jnp.minimum(1.0, clip.max_norm / (norm + CLIP_NORM_EPS))  # a factor of exactly 1 if unbound
+    return g
+
+
+def state_rows(spec: Optimizer) -> int:
+    """S: rows of the training state, the parameters plus the optimizer's slots."""
+    if isinstance(spec, SGD):
+        return 2 if spec.momentum else 1
+    return 3
+
+
+def adam_bias(spec: Optimizer, t: int) -> tuple[float, float]:
+    """Adam's bias corrections (1 - b1^t, 1 - b2^t) for step t, in Python float64 as in the reference.
+
+    The step count lives on the host (it is known without asking the device), so these arrive as an
+    input of the step instead of a pow on the device.
+    """
+    return 1.0 - spec.beta1**t, 1.0 - spec.beta2**t
+
+
+def apply_update(spec: Optimizer, state: jax.Array, g: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """One optimizer update of DESIGN.md §3, in the NumPy reference's order of operations.
+
+    state (S, P), g (P,) the clipped gradient, bias (2,) Adam's bias corrections (None for SGD) -> (S, P).
+    """
+    p = state[0]  # (P,)
+    if isinstance(spec, SGD):
+        if not spec.momentum:
+            return (p - spec.lr * g)[None, :]
+        v = spec.momentum * state[1] + g  # (P,)
+        return jnp.stack([p - spec.lr * v, v])
+    m = spec.beta1 * state[1] + (1.0 - spec.beta1) * g  # (P,)
+    s = spec.beta2 * state[2] + (1.0 - spec.beta2) * (g * g)  # (P,)
+    p = p - spec.lr * (m / bias[0]) / (jnp.sqrt(s / bias[1]) + spec.eps)
+    return jnp.stack([p, m, s])
+
+
+def _set_xla_threads(threads: int) -> bool:
+    """Set NPROC (and XLA_FLAGS for one thread) unless the backend has started; True if in effect."""
+    global _THREADS_SET
+    from jax._src import xla_bridge  # not public API: where it has moved, assume the backend has started
+
+    if getattr(xla_bridge, "backends_are_initialized", lambda: True)():
+        return threads == _THREADS_SET
+    os.environ["NPROC"] = str(threads)
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    if threads == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    _THREADS_SET = threads
+    return True
+
+
+class JaxScan(RNNImpl):
+    """jax-scan: see the module docstring.
+
+    `trace_counts` maps each compiled function ("logits", "loss_and_grads", "train_step",
+    "train_epoch") to how many times it has been traced, which is once per new input shape: each
+    trace is a compilation. `compile_count` is their sum.
+    """
+
+    name = "jax-scan"
+
+    def _setup(self, params: Params) -> None:
+        self.dtype = self.config.np_dtype
+        self.layout = Layout(self.config.param_shapes())
+        self.step_count = 0  # Adam's t, on the host
+        self.trace_counts = {"logits": 0, "loss_and_grads": 0, "train_step": 0, "train_epoch": 0}
+        state = np.zeros((state_rows(self.optimizer), self.layout.size), dtype=self.dtype)  # (S, P)
+        state[0] = np.concatenate([params[k].reshape(-1) for k in PARAM_NAMES])
+        with self._precision():
+            self.state = jnp.array(state, dtype=self.dtype)  # a device copy: it will be donated
+        self._build()
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        """64-bit types on while a float64 model runs, and only then."""
+        return jax.enable_x64(True) if self.config.dtype == "float64" else contextlib.nullcontext()
+
+    def _build(self) -> None:
+        """This model's four jitted functions; config, optimizer and clip are closed over (static)."""
+        relu, spec, clip, layout, counts = (
+            self.config.nonlinearity == "relu",
+            self.optimizer,
+            self.clip,
+            self.layout,
+            self.trace_counts,
+        )
+
+        def counted(name: str, fn: Callable) -> Callable:
+            def traced(*args):
+                counts[name] += 1  # Python runs only while JAX traces, i.e. once per compilation
+                return fn(*args)
+
+            return traced
+
+        def loss_fn(params: dict, data: jax.Array) -> jax.Array:  # data (B, T_pad + 2) int32 -> 0-d
+            tokens, lengths, labels = unpack(data)
+            return mean_cross_entropy(rnn_logits(params, tokens, lengths, relu), labels)
+
+        def logits(state, data):  # state (S, P) -> (B, C)
+            tokens, lengths, _ = unpack(data)
+            return rnn_logits(layout.unflatten(state[0]), tokens, lengths, relu)
+
+        def loss_and_grads(state, data):  # -> loss 0-d, flat grads (P,)
+            loss, grads = jax.value_and_grad(loss_fn)(layout.unflatten(state[0]), data)
+            return loss, layout.flatten(grads)
+
+        def step(state, data_bias):  # state (S, P); data (B, T_pad + 2); bias (2,) or None
+            data, bias = data_bias
+            loss, g = loss_and_grads(state, data)
+            return apply_update(spec, state, clip_grads(g, clip), bias), loss
+
+        def train_step(state, data, bias):
+            return step(state, (data, bias))
+
+        def train_epoch(state, data, bias):  # data (N, B, T_pad + 2); bias (N, 2) or None -> losses (N,)
+            return lax.scan(step, state, (data, bias))
+
+        self._logits_fn = jax.jit(counted("logits", logits))
+        self._grads_fn = jax.jit(counted("loss_and_grads", loss_and_grads))
+        # The old state is dead once a step has run: donate its buffer to the new one.
+        self._step_fn = jax.jit(counted("train_step", train_step), donate_argnums=0)
+        self._epoch_fn = jax.jit(counted("train_epoch", train_epoch), donate_argnums=0)
+
+    @property
+    def compile_count(self) -> int:
+        """Traces (hence compilations) of all of this model's functions so far."""
+        return sum(self.trace_counts.values())
+
+    def _bias(self, steps: int) -> np.ndarray | None:
+        """Adam's bias corrections for the next `steps` steps, (steps, 2) in config.dtype; None for SGD."""
+        if isinstance(self.optimizer, SGD):
+            return None
+        t0 = self.step_count
+        return np.array([adam_bias(self.optimizer, t0 + i + 1) for i in range(steps)], dtype=self.dtype)
+
+    def _logits(self, batch: Batch) -> np.ndarray:
+        with self._precision():
+            out = self._logits_fn(self.state, pack(batch, bucket_length(batch.t_max)))
+            return np.array(out, dtype=self.dtype)
+
+    def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        with self._precision():
+            loss, flat = self._grads_fn(self.state, pack(batch, bucket_length(batch.t_max)))
+            grads = self.layout.unflatten(np.array(flat, dtype=self.dtype), xp=np)  # views of one host copy
+            return float(loss), grads
+
+    def _train_step(self, batch: Batch) -> float:
+        bias = self._bias(1)
+        with self._precision():
+            data = pack(batch, bucket_length(batch.t_max))
+            self.state, loss = self._step_fn(self.state, data, None if bias is None else bias[0])
+            self.step_count += 1
+            return float(loss)
+
+    def _train_epoch(self, batches: list[Batch]) -> list[float]:
+        """Runs of consecutive batches with one (B, T bucket) go through the fused epoch function:
+        an epoch of equally shaped batches in one call; a run within a mixed epoch in power-of-two
+        chunks, so that only log2(run length) chunk sizes are ever compiled. A chunk of one is a step."""
+        shapes = [(b.size, bucket_length(b.t_max)) for b in batches]
+        losses: list[float] = []
+        start = 0
+        while start < len(batches):
+            end = start + 1
+            while end < len(batches) and shapes[end] == shapes[start]:
+                end += 1
+            run = end - start
+            chunk = run if run == len(batches) else 1 << (run.bit_length() - 1)
+            losses += self._fused(batches[start : start + chunk], shapes[start][1])
+            start += chunk
+        return losses
+
+    def _fused(self, batches: list[Batch], T_pad: int) -> list[float]:
+        """N equally shaped batches in one compiled call -> their N losses."""
+        if len(batches) == 1:
+            return [self._train_step(batches[0])]
+        data = np.stack([pack(b, T_pad) for b in batches])  # (N, B, T_pad + 2) int32
+        bias = self._bias(len(batches))
+        with self._precision():
+            self.state, losses = self._epoch_fn(self.state, data, bias)
+            self.step_count += len(batches)
+            return np.asarray(losses, dtype=np.float64).tolist()
+
+    def _get_params(self) -> Params:
+        host = np.array(self.state, dtype=self.dtype)[0]  # (P,), a host copy
+        return self.layout.unflatten(host, xp=np)
+
+    def _sync(self) -> None:
+        jax.block_until_ready(self.state)
+
+    def _set_threads(self, threads: int) -> None:
+        self._threads_applied = _set_xla_threads(threads)
+
+    def thread_info(self) -> dict[str, object]:
+        """The thread settings XLA's CPU backend started with (as far as this process set them)."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        info: dict[str, object] = {
+            "requested": self.threads,
+            "NPROC": os.environ.get("NPROC"),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "cpu_pool_threads": int(os.environ.get("NPROC") or cores),
+        }
+        if self.threads is not None:
+            info["applied"] = self._threads_applied
+            if not self._threads_applied:
+                info["note"] = "JAX's CPU backend had started before threads were set: its thread pool is unchanged"
+        return info

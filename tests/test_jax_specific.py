@@ -1,0 +1,263 @@
+"""jax-scan beyond the shared conformance suite: compilations, bucketing, the fused epoch, dtypes, threads."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="jax-scan needs jax: pip install 'rnnbench[jax]'")
+
+import tolerances
+from helpers import assert_close, assert_params_close, ragged_batch, random_params
+
+import impls
+from impls import jax_scan
+
+METHODS = ["logits", "loss_and_grads", "train_step", "train_epoch"]
+OPTIMIZERS = {
+    "sgd": impls.SGD(lr=0.3),
+    "momentum": impls.SGD(lr=0.1, momentum=0.9),
+    "adam": impls.Adam(lr=0.02),
+}
+CLIPS = {"noclip": None, "value": impls.ClipValue(0.02), "norm": impls.ClipNorm(0.1)}
+
+
+def make_config(dtype: str = "float64", nonlinearity: str = "tanh") -> impls.ModelConfig:
+    return impls.ModelConfig(7, 5, 3, nonlinearity=nonlinearity, dtype=dtype)
+
+
+def make_model(dtype: str = "float64", **options) -> jax_scan.JaxScan:
+    config = make_config(dtype)
+    return impls.load("jax-scan", config, random_params(config, seed=1), **options)
+
+
+def call(model: jax_scan.JaxScan, method: str, batch: impls.Batch):
+    """One public call; train_epoch gets an epoch of three equally shaped batches."""
+    if method == "train_epoch":
+        return model.train_epoch([batch, batch, batch])
+    return getattr(model, method)(batch)
+
+
+# -- (1), (2): compilations --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("method", METHODS)
+def test_second_call_with_same_shapes_does_not_recompile(method, dtype):
+    model = make_model(dtype, optimizer=impls.Adam(lr=0.01))
+    config = model.config
+    call(model, method, ragged_batch(config, 4, 6, seed=0))
+    assert model.trace_counts[method] == 1
+    compiled = dict(model.trace_counts)
+    call(model, method, ragged_batch(config, 4, 6, seed=1))  # other values, same shapes
+    call(model, method, ragged_batch(config, 4, 6, seed=2))
+    assert model.trace_counts == compiled
+    fn = {
+        "logits": model._logits_fn,
+        "loss_and_grads": model._grads_fn,
+        "train_step": model._step_fn,
+        "train_epoch": model._epoch_fn,
+    }[method]
+    if hasattr(fn, "_cache_size"):  # JAX's own count, where this version exposes it
+        assert fn._cache_size() == 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_lengths_in_one_bucket_do_not_recompile(method):
+    model = make_model("float32", optimizer=impls.SGD(lr=0.1, momentum=0.5))
+    assert {jax_scan.bucket_length(T) for T in range(9, 17)} == {16}
+    for T in range(9, 17):
+        call(model, method, ragged_batch(model.config, 3, T, seed=T))
+    assert model.trace_counts[method] == 1
+    call(model, method, ragged_batch(model.config, 3, 17, seed=0))  # the next bucket: one more
+    assert model.trace_counts[method] == 2
+
+
+def test_bucket_length():
+    buckets = [jax_scan.bucket_length(T) for T in range(1, 2049)]
+    assert buckets[:8] == [1, 2, 4, 4, 8, 8, 8, 8]
+    assert all(b >= T for T, b in enumerate(buckets, start=1))
+    assert buckets == sorted(buckets)
+    assert all(b - T < 8 for T, b in enumerate(buckets, start=1) if T <= 64)  # at most 7 padded steps
+    assert all((b - T) / b < 0.25 for T, b in enumerate(buckets, start=1) if T > 64)  # under 25% of them
+    assert set(range(8, 65, 8)) <= set(buckets)
+    assert len(set(buckets)) <= 40  # logarithmically many shapes, hence compilations
+
+
+def test_mixed_shapes_epoch_compiles_few_chunk_sizes():
+    """A mixed epoch runs its equal-shape runs in power-of-two chunks: few compilations, in order."""
+    model = make_model("float64")
+    config = model.config
+    shapes = [(2, 5)] * 7 + [(3, 5)] * 1 + [(2, 12)] * 5 + [(2, 5)] * 6
+    batches = [ragged_batch(config, B, T, seed=i) for i, (B, T) in enumerate(shapes)]
+    stepped = make_model("float64")
+    expected = [stepped.train_step(b) for b in batches]
+    np.testing.assert_allclose(model.train_epoch(batches), expected, rtol=1e-13)
+    assert_params_close(model.get_params(), stepped.get_params(), 1e-13, "after a mixed epoch")
+    # chunks: 4 2 1 | 1 | 4 1 | 4 2 -> epoch shapes (4,B2,T8) (2,B2,T8) (4,B2,T16), steps (B2,T8) (B3,T8) (B2,T16)
+    assert model.trace_counts["train_epoch"] == 3
+    assert model.trace_counts["train_step"] == 3
+
+
+# -- (3): the fused epoch --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_fused_epoch_equals_step_loop(optimizer, clip):
+    config = make_config("float64")
+    batches = [ragged_batch(config, 3, 6, seed=40 + i) for i in range(6)]
+    options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
+    fused = impls.load("jax-scan", config, random_params(config, seed=2), **options)
+    stepped = impls.load("jax-scan", config, random_params(config, seed=2), **options)
+    # Two epochs, so that the second one continues the optimizer state (Adam's t) of the first.
+    for epoch in range(2):
+        losses = fused.train_epoch(batches)
+        expected = [stepped.train_step(b) for b in batches]
+        assert fused.trace_counts["train_step"] == 0
+        np.testing.assert_allclose(losses, expected, rtol=1e-13, err_msg=f"losses of epoch {epoch}")
+        assert_params_close(fused.get_params(), stepped.get_params(), 1e-13, f"after epoch {epoch}")
+    assert fused.trace_counts["train_epoch"] == 1
+    stepped_ref = impls.load("numpy-bptt", config, random_params(config, seed=2), **options)
+    for _ in range(2):
+        stepped_ref.train_epoch(batches)
+    assert_params_close(fused.get_params(), stepped_ref.get_params(), tolerances.FLOAT64, "against numpy-bptt")
+
+
+def test_fused_epoch_of_single_records():
+    """Per-record SGD (B = 1) over a whole epoch is one compiled call, not one dispatch per record."""
+    config = make_config("float64")
+    records = ragged_batch(config, 40, 8, seed=3)
+    batches = [
+        impls.Batch(records.tokens[i : i + 1], records.lengths[i : i + 1], records.labels[i : i + 1]) for i in range(40)
+    ]
+    fused, ref = make_model("float64"), impls.load("numpy-bptt", config, random_params(config, seed=1))
+    np.testing.assert_allclose(fused.train_epoch(batches), ref.train_epoch(batches), rtol=tolerances.FLOAT64)
+    assert fused.trace_counts == {"logits": 0, "loss_and_grads": 0, "train_step": 0, "train_epoch": 1}
+    assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "after the epoch")
+
+
+# -- (4): float64 agreement, float32 stays float32 ---------------------------------------------------
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_float64_agrees_with_numpy_on_a_ragged_batch(nonlinearity):
+    config = make_config("float64", nonlinearity)
+    params = random_params(config, seed=5)
+    batch = ragged_batch(config, 7, 5, seed=6)  # T = 5 is padded to the bucket 8
+    model, ref = impls.load("jax-scan", config, params), impls.load("numpy-bptt", config, params)
+    logits = model.logits(batch)
+    assert logits.dtype == np.float64
+    assert_close(logits, ref.logits(batch), tolerances.FLOAT64, "logits")
+    loss, grads = model.loss_and_grads(batch)
+    ref_loss, ref_grads = ref.loss_and_grads(batch)
+    assert abs(loss - ref_loss) <= tolerances.FLOAT64 * abs(ref_loss)
+    assert all(g.dtype == np.float64 for g in grads.values())
+    assert_params_close(grads, ref_grads, tolerances.FLOAT64, "grad")
+
+
+def lowered_text(model: jax_scan.JaxScan, batch: impls.Batch) -> str:
+    """The StableHLO of the model's train step for this batch's shapes."""
+    data = jax_scan.pack(batch, jax_scan.bucket_length(batch.t_max))
+    bias = model._bias(1)
+    with model._precision():
+        return model._step_fn.lower(model.state, data, None if bias is None else bias[0]).as_text()
+
+
+@pytest.mark.parametrize("global_x64", [False, True])
+def test_float32_model_stays_float32(global_x64):
+    """Even after a float64 model ran, and even where a user enabled x64 globally."""
+    model64 = make_model("float64", optimizer=impls.Adam())
+    batch = ragged_batch(model64.config, 4, 6, seed=0)
+    model64.train_step(batch)
+    assert model64.get_params()["W_hh"].dtype == np.float64
+    assert jax.numpy.zeros(1).dtype == np.float32  # the float64 model left x64 off for everyone else
+
+    model32 = make_model("float32", optimizer=impls.Adam(), clip=impls.ClipNorm(1.0))
+    with jax.enable_x64(global_x64):
+        loss = model32.train_step(batch)
+        assert np.isfinite(loss)
+        assert model32.logits(batch).dtype == np.float32
+        assert all(g.dtype == np.float32 for g in model32.loss_and_grads(batch)[1].values())
+        assert all(p.dtype == np.float32 for p in model32.get_params().values())
+        assert model32.state.dtype == np.float32
+        text = lowered_text(model32, batch)
+    # No float64 anywhere and no int64 array: data is float32 and int32. (Under global x64, lax.scan's own
+    # loop counter is a 0-d int64: JAX's bookkeeping, not the model's arithmetic.)
+    wide = sorted(set(re.findall(r"tensor<(?:[0-9x]*f64|[0-9x]+xi64)>", text)))
+    assert not wide, f"64-bit values in a float32 model's step: {wide}"
+    assert "xf32>" in text
+
+
+# -- (5): bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_out_of_range_token_raises_instead_of_clamping(method):
+    model = make_model("float32")
+    V = model.config.vocab_size
+    before = model.get_params()
+    bad = impls.Batch(np.array([[1, V, 2], [0, 1, 2]]), np.array([3, 2]), np.array([0, 1]))
+    with pytest.raises(impls.InputError, match=f"token id {V} is out of range"):
+        call(model, method, bad)
+    # A token past the length (padding) is checked too: JAX would clamp it silently.
+    padding_bad = impls.Batch(np.array([[1, 2, V + 5]]), np.array([2]), np.array([0]))
+    with pytest.raises(impls.InputError, match="out of range"):
+        call(model, method, padding_bad)
+    assert model.compile_count == 0  # nothing reached JAX
+    assert_params_close(model.get_params(), before, 0.0, "after the refused call")
+
+
+# -- state on the device, donation, threads --------------------------------------------------------
+
+
+def test_params_are_host_copies_that_survive_later_steps():
+    model = make_model("float64", optimizer=impls.SGD(lr=0.5, momentum=0.9))
+    batch = ragged_batch(model.config, 4, 6, seed=0)
+    model.train_step(batch)
+    snapshot = model.get_params()
+    frozen = {k: v.copy() for k, v in snapshot.items()}
+    for _ in range(3):
+        model.train_step(batch)  # each step donates the state buffer of the one before
+    model.sync()
+    assert_params_close(snapshot, frozen, 0.0, "an earlier get_params()")
+    assert not np.array_equal(model.get_params()["W_hh"], frozen["W_hh"])
+
+
+def test_threads_after_backend_start_are_reported_as_not_applied():
+    jax.numpy.zeros(1).block_until_ready()  # the backend is running now
+    model = make_model("float32", threads=3)
+    info = model.thread_info()
+    assert info["requested"] == 3
+    assert info["applied"] is (jax_scan._THREADS_SET == 3)
+    if not info["applied"]:
+        assert "unchanged" in info["note"]
+
+
+def test_threads_before_backend_start_are_applied():
+    """In a fresh process: threads=1 sets NPROC and turns Eigen's threading off before XLA starts."""
+    script = textwrap.dedent(
+        """
+        import impls
+        config = impls.ModelConfig(5, 3, 2)
+        model = impls.load("jax-scan", config, impls.init_params(config), threads=1)
+        model.train_step(impls.Batch([[1, 2]], [2], [1]))
+        info = model.thread_info()
+        assert info["applied"] is True, info
+        assert info["NPROC"] == "1" and info["cpu_pool_threads"] == 1, info
+        assert "--xla_cpu_multi_thread_eigen=false" in info["XLA_FLAGS"], info
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("NPROC", "XLA_FLAGS")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
