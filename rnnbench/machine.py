@@ -1,0 +1,229 @@
+"""The environment a benchmark ran in: CPU, cores, threads per framework, BLAS, library versions, git, date.
+
+`collect(threads)` returns a JSON-ready dict that goes into every result (machine.json, and the
+`rnnbench` key of pytest-benchmark's machine_info). Frameworks are asked for their thread counts only
+when they are already imported (`import_frameworks=False`) or when asked to import them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+# Libraries whose versions every result records (distribution names).
+LIBRARIES: tuple[str, ...] = (
+    "rnnbench",
+    "numpy",
+    "torch",
+    "jax",
+    "jaxlib",
+    "pandas",
+    "matplotlib",
+    "pytest",
+    "pytest-benchmark",
+    "threadpoolctl",
+    "py-cpuinfo",
+    "wordfreq",
+)
+
+# Environment variables that decide how many threads a framework uses.
+THREAD_ENV: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NPROC",
+    "XLA_FLAGS",
+    "JAX_PLATFORMS",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that limit every framework to `threads` threads, set before any import.
+
+    OpenMP / MKL / OpenBLAS (NumPy's BLAS and PyTorch's intra-op pool) read the *_NUM_THREADS
+    variables; JAX's CPU backend sizes its pool from NPROC, and runs Eigen single-threaded with
+    --xla_cpu_multi_thread_eigen=false (what impls.jax_scan sets when the backend has not started).
+    """
+    t = str(int(threads))
+    env = dict.fromkeys(THREAD_ENV[:5], t)
+    env["NPROC"] = t
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    if threads == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    env["XLA_FLAGS"] = " ".join(flags)
+    return env
+
+
+def versions() -> dict[str, str | None]:
+    """Installed version of each library in LIBRARIES (None when absent); imports nothing."""
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _proc_cpuinfo() -> dict[str, object]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    info: dict[str, object] = {}
+    physical: set[tuple[str, str]] = set()
+    phys_id = "0"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and "model" not in info:
+            info["model"] = value
+        elif key == "physical id":
+            phys_id = value
+        elif key == "core id":
+            physical.add((phys_id, value))
+        elif key == "flags" and "flags" not in info:
+            info["flags"] = value.split()
+    if physical:
+        info["physical_cores"] = len(physical)
+    return info
+
+
+@cache
+def cpu() -> dict[str, object]:
+    """CPU model, architecture, logical / physical / usable cores, the SIMD flags that matter for GEMM."""
+    info = _proc_cpuinfo()
+    if "model" not in info and importlib.util.find_spec("cpuinfo") is not None:
+        try:
+            import cpuinfo
+
+            raw = cpuinfo.get_cpu_info() or {}
+            info.setdefault("model", raw.get("brand_raw"))
+            info.setdefault("flags", raw.get("flags", []))
+        except Exception as e:  # noqa: BLE001 - py-cpuinfo runs helper processes; its failure must not stop a run
+            info.setdefault("model", f"unknown ({type(e).__name__})")
+    flags = set(info.pop("flags", []) or [])
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {
+        "model": info.get("model") or platform.processor() or "unknown",
+        "arch": platform.machine(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": info.get("physical_cores"),
+        "usable_cores": usable,
+        "simd": sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "neon", "asimd"}),
+    }
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def blas() -> list[dict[str, object]]:
+    """The thread pools loaded in this process (BLAS, OpenMP), as threadpoolctl sees them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"error": "threadpoolctl not installed"}]
+    keys = ("user_api", "internal_api", "num_threads", "version", "threading_layer", "architecture", "prefix")
+    return [{k: pool.get(k) for k in keys} for pool in threadpool_info()]
+
+
+def framework_threads(import_frameworks: bool = False) -> dict[str, dict[str, object]]:
+    """Thread counts each framework reports. A framework not yet imported is imported only if asked."""
+    out: dict[str, dict[str, object]] = {}
+    if import_frameworks or "numpy" in sys.modules:
+        pools = [p for p in blas() if p.get("user_api") == "blas"]
+        out["numpy"] = {"blas": pools[0].get("internal_api") if pools else None}
+        out["numpy"]["blas_threads"] = pools[0].get("num_threads") if pools else None
+    torch_ok = importlib.util.find_spec("torch") is not None
+    if "torch" in sys.modules or (import_frameworks and torch_ok):
+        import torch
+
+        out["torch"] = {
+            "intra_op_threads": torch.get_num_threads(),
+            "inter_op_threads": torch.get_num_interop_threads(),
+            "parallel_info": torch.__config__.parallel_info().splitlines()[:6],
+            "cuda": torch.cuda.is_available(),
+            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        }
+    if "jax" in sys.modules or (import_frameworks and importlib.util.find_spec("jax") is not None):
+        out["jax"] = {"NPROC": os.environ.get("NPROC"), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+        if _jax_started():  # asking for devices would start the backend, fixing its thread pool too early
+            import jax
+
+            out["jax"] |= {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
+    return out
+
+
+def _jax_started() -> bool:
+    try:
+        from jax._src import xla_bridge  # not public API: hence the fallback
+    except ImportError:
+        return False
+    return bool(getattr(xla_bridge, "backends_are_initialized", lambda: False)())
+
+
+def git() -> dict[str, object]:
+    """Commit, short hash and whether the working tree has changes (read-only git calls)."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit,
+        "short": commit[:7] if commit else None,
+        "dirty": bool(status) if status is not None else None,
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+    }
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def collect(threads: int | None = None, device: str = "cpu", import_frameworks: bool = False) -> dict[str, object]:
+    """Everything above, plus the thread setting used (the same for every framework) and the device."""
+    return {
+        "date": now_iso(),
+        "threads_setting": threads,
+        "device": device,
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpu": cpu(),
+        "memory_gib": memory_gib(),
+        "libraries": versions(),
+        "blas": blas(),
+        "framework_threads": framework_threads(import_frameworks),
+        "thread_env": {k: os.environ.get(k) for k in THREAD_ENV},
+        "git": git(),
+    }
