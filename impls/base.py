@@ -36,6 +36,8 @@ class RNNImpl(abc.ABC):
     """
 
     name: ClassVar[str]  # the registry name, e.g. "numpy-bptt"
+    # Wall seconds spent in calls that traced and compiled (JIT implementations count it; others stay 0).
+    compile_seconds: float = 0.0
 
     def __init__(
         self,

@@ -10,7 +10,8 @@ on the device between steps (their buffers are donated to the next step).
 Compilations. A jitted function compiles once per input shape, so T is padded up to a bucket
 (`bucket_length`: 1, 2, 4, 8, then multiples of 8 up to 64, then steps that pad by under 25%); padding
 is exact because of the mask. `model.trace_counts` counts the traces (each one a compilation) of each
-function, for the tests. `train_epoch` runs a whole epoch of equally shaped batches as ONE compiled
+function, for the tests, and `model.compile_seconds` the wall time of the calls that compiled, so
+that a training clock can report compilation apart. `train_epoch` runs a whole epoch of equally shaped batches as ONE compiled
 call (a `lax.scan` over the stacked batches, the step inside it).
 
 float64. 64-bit types are enabled only while a float64 model runs (the `jax.enable_x64(True)` context
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 
 import jax
@@ -225,6 +227,21 @@ class JaxScan(RNNImpl):
 
             return traced
 
+        def timing_compiles(jitted: Callable) -> Callable:
+            """jitted, adding the wall time of every call that traced (compiled) to compile_seconds."""
+
+            def call(*args):
+                before = self.compile_count
+                start = time.perf_counter()
+                out = jitted(*args)
+                if self.compile_count != before:
+                    jax.block_until_ready(out)
+                    self.compile_seconds += time.perf_counter() - start
+                return out
+
+            call.lower = jitted.lower  # ahead-of-time lowering stays available (the tests inspect it)
+            return call
+
         def loss_fn(params: dict, data: jax.Array) -> jax.Array:  # data (B, T_pad + 2) int32 -> 0-d
             tokens, lengths, labels = unpack(data)
             return mean_cross_entropy(rnn_logits(params, tokens, lengths, relu), labels)
@@ -248,16 +265,17 @@ class JaxScan(RNNImpl):
         def train_epoch(state, data, bias):  # data (N, B, T_pad + 2); bias (N, 2) or None -> losses (N,)
             return lax.scan(step, state, (data, bias))
 
-        self._logits_fn = jax.jit(counted("logits", logits))
-        self._grads_fn = jax.jit(counted("loss_and_grads", loss_and_grads))
+        self._logits_fn = timing_compiles(jax.jit(counted("logits", logits)))
+        self._grads_fn = timing_compiles(jax.jit(counted("loss_and_grads", loss_and_grads)))
         # The old state is dead once a step has run: donate its buffer to the new one.
-        self._step_fn = jax.jit(counted("train_step", train_step), donate_argnums=0)
-        self._epoch_fn = jax.jit(counted("train_epoch", train_epoch), donate_argnums=0)
+        self._step_fn = timing_compiles(jax.jit(counted("train_step", train_step), donate_argnums=0))
+        self._epoch_fn = timing_compiles(jax.jit(counted("train_epoch", train_epoch), donate_argnums=0))
 
     @property
     def compile_count(self) -> int:
         """Traces (hence compilations) of all of this model's functions so far."""
-        return sum(self.trace_counts.values())
+        counts = self.trace_counts
+        return counts["logits"] + counts["loss_and_grads"] + counts["train_step"] + counts["train_epoch"]
 
     def _bias(self, steps: int) -> np.ndarray | None:
         """Adam's bias corrections for the next `steps` steps, (steps, 2) in config.dtype; None for SGD."""

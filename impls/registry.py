@@ -61,11 +61,7 @@ def device_present(device: str) -> bool:
 
 def available(device: str = "cpu") -> list[str]:
     """Names of the implementations whose framework is installed and that run on `device` here."""
-    return [
-        name
-        for name in IMPLS
-        if device in DEVICES[name] and framework_installed(name) and device_present(device)
-    ]
+    return [name for name in IMPLS if device in DEVICES[name] and framework_installed(name) and device_present(device)]
 
 
 def load(name: str, config: ModelConfig, params: Params, device: str = "cpu", **options):

@@ -132,7 +132,8 @@ class TrainResult:
     """What a run produced; params are the final canonical parameters.
 
     evals: one record per evaluation, the first before any training: epoch, step (optimizer steps so
-    far), records_seen, train_seconds (the cumulative training clock, evaluation excluded), train_loss
+    far), records_seen, train_seconds (the cumulative training clock, evaluation excluded), compile_seconds
+    (the part of train_seconds spent in calls that compiled: jax-scan's tracing; 0 elsewhere), train_loss
     (mean step loss since the previous evaluation; None at step 0), val_loss, val_accuracy (None
     without a validation split), eval_seconds, epoch_end. epochs: one per epoch, the epoch-end
     evaluation with train_loss the mean over the epoch's steps (each taken before its update),
@@ -267,16 +268,18 @@ def train(
 
     epochs: list[Record] = []
     evals: list[Record] = []
-    clock = {"train": 0.0, "eval": 0.0}
+    clock = {"train": 0.0, "eval": 0.0, "compile": 0.0}
     state = {"step": 0, "records": 0, "loss_sum": 0.0, "loss_records": 0}
 
     def run_chunk(chunk: list[Batch], epoch: int) -> float:
         """Train on chunk; return the record-weighted sum of its losses."""
+        compiled_before = model.compile_seconds
         start = time.perf_counter()
         with _quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
             losses = model.train_epoch(chunk)
             model.sync()
         clock["train"] += time.perf_counter() - start
+        clock["compile"] += model.compile_seconds - compiled_before  # part of train, reported apart
         for k, loss in enumerate(losses):
             if not math.isfinite(loss):
                 raise _non_finite(cfg, "the training loss", loss, epoch, state["step"] + k + 1)
@@ -297,6 +300,7 @@ def train(
             "step": state["step"],
             "records_seen": state["records"],
             "train_seconds": clock["train"],
+            "compile_seconds": clock["compile"],  # of train_seconds, spent in calls that compiled (JIT only)
             "train_loss": state["loss_sum"] / since if since else None,  # mean over the steps since the last
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
@@ -592,7 +596,8 @@ def _print_epoch(total: int) -> Callable[[Record], None]:
         tqdm.write(
             f"epoch {r['epoch']}/{total}: train loss {_fmt(r['train_loss'])} acc {_fmt(r['train_accuracy'], '.3f')}"
             f" | val loss {_fmt(r['val_loss'])} acc {_fmt(r['val_accuracy'], '.3f')}"
-            f" | {r['epoch_seconds']:.2f} s (training total {r['train_seconds']:.2f} s)"
+            f" | {r['epoch_seconds']:.2f} s (training total {r['train_seconds']:.2f} s"
+            + (f", of which compiling {r['compile_seconds']:.2f} s)" if r["compile_seconds"] else ")")
         )
 
     return show

@@ -261,3 +261,15 @@ def test_threads_before_backend_start_are_applied():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_compile_seconds_count_only_calls_that_compiled():
+    config = impls.ModelConfig(7, 5, 3, dtype="float32")
+    model = impls.load("jax-scan", config, impls.init_params(config))
+    batch = impls.Batch(np.array([[1, 2, 3]]), np.array([3]), np.array([0]))
+    assert model.compile_seconds == 0.0
+    model.train_step(batch)
+    compiled = model.compile_seconds
+    assert compiled > 0.0
+    model.train_step(batch)  # same shapes: no compilation, so nothing more is counted
+    assert model.compile_seconds == compiled
