@@ -237,7 +237,7 @@ def test_unknown_device_is_refused(impl_name, device):
 def test_missing_framework_is_named(impl_name, monkeypatch):
     monkeypatch.setitem(impls.registry.FRAMEWORKS, impl_name, ("no_such_framework_rnnbench", "rnnbench[x]"))
     config = config_for((7, 5, 3, "tanh"), "float32")
-    with pytest.raises(impls.FrameworkUnavailableError, match="needs no_such_framework_rnnbench.*pip install"):
+    with pytest.raises(impls.FrameworkUnavailableError, match=r"needs no_such_framework_rnnbench.*pip install"):
         impls.load(impl_name, config, random_params(config))
 
 

@@ -147,7 +147,7 @@ def test_bad_optimizer_and_clip(make, message):
 
 
 def test_unknown_implementation_names_the_known_ones():
-    with pytest.raises(impls.InputError, match="unknown implementation 'numpy'.*numpy-bptt"):
+    with pytest.raises(impls.InputError, match=r"unknown implementation 'numpy'.*numpy-bptt"):
         impls.load("numpy", CONFIG, impls.init_params(CONFIG))
 
 
