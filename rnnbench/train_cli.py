@@ -1,0 +1,230 @@
+"""Train one implementation on a data set; report loss and accuracy per epoch, then test accuracy.
+
+The default task tells a word's language (English, French, German) from its letters, using the word
+lists of the wordfreq package. Seconds are TRAINING seconds: time spent in training steps (ending with
+the implementation's sync), never in evaluation, so accuracy against time is honest.
+
+examples:
+  rnnbench train --impl numpy-bptt
+  rnnbench train --impl jax-scan --batch-size 1 --optimizer sgd --lr 0.05 --clip-value 1 --epochs 2
+  rnnbench train --impl torch-nnrnn --data folder:data/names --eval-every 2000 --out runs/names
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable
+
+import impls
+from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
+from rnnbench.data import TOKENIZATIONS, WORDFREQ_DEFAULT_N, load_dataset
+from rnnbench.train import OPTIMIZERS, Record, TrainConfig, format_optional, save, train
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `rnnbench train`, one per TrainConfig field."""
+    d = TrainConfig()
+    add = parser.add_argument
+    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
+    add(
+        "--data",
+        default=d.data,
+        metavar="SPEC",
+        help="data set: wordfreq:LANG,LANG[,n=N,alpha=0|1] (word lists of the wordfreq package, label = "
+        "language), folder:PATH (one <label>.txt per class, one example a line), csv:PATH (columns "
+        "text,label), synthetic[:n=,length=,vocab=,classes=] (default: %(default)s)",
+    )
+    add(
+        "--val-data",
+        default=d.val_data,
+        metavar="SPEC",
+        help="separate validation data (same forms as --data) instead of splitting 10%% off --data (default: split)",
+    )
+    add(
+        "--tokens",
+        default=d.tokens,
+        choices=TOKENIZATIONS,
+        help="tokenize records into characters or whitespace-separated words (default: %(default)s)",
+    )
+    add("--hidden", type=_positive_int, default=d.hidden, metavar="H", help="hidden size H (default: %(default)s)")
+    add(
+        "--batch-size",
+        type=_positive_int,
+        default=d.batch_size,
+        metavar="B",
+        help="records per training step; 1 = per-record SGD (default: %(default)s)",
+    )
+    add("--epochs", type=_positive_int, default=d.epochs, help="passes over the train split (default: %(default)s)")
+    add("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="update rule (default: %(default)s)")
+    add("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
+    add("--momentum", type=float, default=d.momentum, help="SGD momentum, 0 = plain SGD (default: %(default)s)")
+    add(
+        "--clip-value",
+        type=float,
+        default=d.clip_value,
+        metavar="C",
+        help="clip every gradient element to [-C, C] (default: no clipping)",
+    )
+    add(
+        "--clip-norm",
+        type=float,
+        default=d.clip_norm,
+        metavar="C",
+        help="scale the gradients so their global L2 norm is at most C (default: no clipping)",
+    )
+    add(
+        "--nonlinearity",
+        default=d.nonlinearity,
+        choices=impls.NONLINEARITIES,
+        help="phi in h_t = phi(W_xh[:, x_t] + W_hh h_{t-1} + b_h) (default: %(default)s)",
+    )
+    add("--dtype", default=d.dtype, choices=impls.DTYPES, help="parameter and activation dtype (default: %(default)s)")
+    add(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the initial parameters, the data split and the shuffling (default: %(default)s)",
+    )
+    add("--device", default=d.device, help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
+    add(
+        "--threads",
+        type=_non_negative_int,
+        default=d.threads,
+        metavar="N",
+        help="threads the framework may use; 0 = the framework's own setting. One thread is fastest for "
+        "small models and immune to other processes holding a core (default: %(default)s)",
+    )
+    add(
+        "--max-len",
+        type=_positive_int,
+        default=d.max_len,
+        metavar="L",
+        help="cut records to their first L tokens (default: %(default)s)",
+    )
+    add(
+        "--per-class",
+        type=_positive_int,
+        default=d.per_class,
+        metavar="N",
+        help="at most N records per class (wordfreq: the N most frequent words per language; default: all, "
+        f"wordfreq {WORDFREQ_DEFAULT_N})",
+    )
+    add(
+        "--eval-every",
+        type=_non_negative_int,
+        default=d.eval_every,
+        metavar="N",
+        help="also evaluate on the validation split every N training records; 0 = at epoch ends only, "
+        "which lets an implementation fuse the epoch (default: %(default)s)",
+    )
+    add(
+        "--out",
+        default=d.out,
+        metavar="DIR",
+        help="write DIR/metrics.json (config, records, versions) and DIR/params.npz (default: write nothing)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig named by parsed flags."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**(values | {"threads": values["threads"] or None}))
+
+
+def _print_epoch(total: int) -> Callable[[Record], None]:
+    from tqdm import tqdm
+
+    def show(r: Record) -> None:
+        tqdm.write(
+            f"epoch {r['epoch']}/{total}: train loss {format_optional(r['train_loss'])} acc {format_optional(r['train_accuracy'], '.3f')}"
+            f" | val loss {format_optional(r['val_loss'])} acc {format_optional(r['val_accuracy'], '.3f')}"
+            f" | {r['epoch_seconds']:.2f} s (training total {r['train_seconds']:.2f} s"
+            + (f", of which compiling {r['compile_seconds']:.2f} s)" if r["compile_seconds"] else ")")
+        )
+
+    return show
+
+
+def _print_eval(r: Record) -> None:
+    from tqdm import tqdm
+
+    if r["step"] and not r["epoch_end"]:  # epoch ends are printed by _print_epoch
+        tqdm.write(
+            f"  {r['records_seen']} records, {r['train_seconds']:.2f} s: val loss {format_optional(r['val_loss'])} "
+            f"acc {format_optional(r['val_accuracy'], '.3f')}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`rnnbench train`: 0 on success, 1 when training diverged, 2 for bad input or a missing framework."""
+    try:
+        cfg = config_from_args(args)
+        cfg.check()
+        dataset = load_dataset(
+            cfg.data,
+            tokens=cfg.tokens,
+            val_spec=cfg.val_data,
+            seed=cfg.seed,
+            per_class=cfg.per_class,
+            max_len=cfg.max_len,
+        )
+        print(dataset.describe())
+        clip = cfg.clip_spec()
+        print(
+            f"model: {cfg.impl} on {cfg.device}, H={cfg.hidden} {cfg.nonlinearity} {cfg.dtype}; {cfg.optimizer} "
+            f"lr={cfg.lr}{f' momentum={cfg.momentum}' if cfg.momentum else ''}, clip {clip or 'none'}; "
+            f"batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}; threads {cfg.threads or 'framework default'}",
+            flush=True,
+        )
+        result = train(
+            cfg,
+            dataset,
+            progress=True,
+            on_epoch=_print_epoch(cfg.epochs),
+            on_eval=_print_eval if cfg.eval_every else None,
+        )
+    except (InputError, FrameworkUnavailableError) as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted", file=sys.stderr)
+        return 130
+    print(
+        f"test: loss {format_optional(result.test_loss)} accuracy {format_optional(result.test_accuracy, '.3f')} after {cfg.epochs} "
+        f"epochs, {result.train_seconds:.2f} s of training ({result.eval_seconds:.2f} s evaluating)"
+    )
+    if cfg.out is not None:
+        try:
+            paths = save(result, cfg.out)
+        except OSError as e:
+            print(f"rnnbench: error: cannot write results to {cfg.out!r}: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {paths[0]} and {paths[1]}")
+    return 0
