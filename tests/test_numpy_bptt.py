@@ -73,3 +73,20 @@ def test_scatter_columns_both_paths(V):
     for i, row in zip(ids, rows, strict=True):
         expected[:, i] += row
     np.testing.assert_allclose(numpy_bptt._scatter_columns(ids, rows, V), expected, rtol=1e-12, atol=1e-12)
+
+
+BATCH_LAW_TOL = 1e-12
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_batch_law_holds_to_rounding(nonlinearity):
+    """DESIGN.md §2 for the reference, tighter than the cross-implementation suite: a batch's mean loss
+    and gradients equal the mean over its records alone, to float64 rounding."""
+    config = impls.ModelConfig(9, 6, 4, nonlinearity=nonlinearity, dtype="float64")
+    model = impls.load("numpy-bptt", config, random_params(config, seed=3))
+    batch = ragged_batch(config, 7, 6, seed=4)
+    loss, grads = model.loss_and_grads(batch)
+    alone = [model.loss_and_grads(batch.record(i)) for i in range(batch.size)]
+    assert abs(loss - np.mean([loss_i for loss_i, _ in alone])) <= BATCH_LAW_TOL * abs(loss)
+    for name in impls.PARAM_NAMES:
+        assert_close(grads[name], np.mean([g[name] for _, g in alone], axis=0), BATCH_LAW_TOL, name)
