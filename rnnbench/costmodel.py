@@ -17,6 +17,19 @@ implementation executes: numpy-bptt's one-hot matmul for dW_xh, or padding, cost
 
 so a step costs B * (6 T H^2 + 8 T H + 6 C H + 9 C) + 2P: the recurrent matmuls (6 T H^2 per record)
 dominate. The per-record figure below is flops_per_step / B.
+
+Memory of one training step: the BPTT activation cache, what backpropagation through time must keep
+from the forward pass until the backward pass has used it (4 bytes per float32 number):
+
+    hidden states          (T + 1) * B * H        h_0 (zeros) .. h_T, each (B, H)
+    pre-activation /       T * B * H              z_t or the derivative (1 - h_t^2) of each step, (B, H)
+    derivative buffer
+    cache bytes            4 * (2T + 1) * B * H
+
+It is the only part of a step's memory that grows with B x T x H. The parameters, their gradients
+and the optimizer's state (a few times 4P bytes) do not depend on B or T; the tokens (B x T integers),
+the logits and their gradient (B x C each) and the per-step temporaries of the backward pass (a few
+B x H arrays) grow with B but not with T x H, and stay small beside the cache.
 """
 
 from __future__ import annotations
@@ -43,6 +56,13 @@ def step_flops(hidden: int, vocab: int, classes: int, seq_len: int, batch: int) 
         "flops_per_step": float(total),
         "flops_per_record": float(total) / B,
     }
+
+
+def bptt_cache_bytes(hidden: int, seq_len: int, batch: int, itemsize: int = 4) -> int:
+    """Bytes of the BPTT activation cache of one step (see the module docstring):
+    itemsize * ((T + 1) * B * H hidden states + T * B * H pre-activation / derivative buffer)."""
+    H, T, B = hidden, seq_len, batch
+    return itemsize * ((T + 1) * B * H + T * B * H)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ Three kinds of point, each measured on a fresh model and returned as a JSON-read
   that fuse an epoch (jax-scan): per-record cost = seconds / (epoch_batches * B).
 * accuracy: rnnbench.train.train on a real data set, validation accuracy against training seconds.
 
+Every step and epoch point also records memory (`current_rss_bytes`, `peak_rss_bytes`,
+`memory_after`): the BPTT activation cache the shapes call for (rnnbench.costmodel.bptt_cache_bytes),
+the process's resident-set high-water mark after the point's timed calls, and how far that mark lies
+above the resident set measured just before the model was created (the check batch's reference loss
+is computed before that). The high-water mark is per process and never falls: the points of one
+implementation run in one process, B ascending, so a point's mark includes every earlier point's.
+The kernel keeps both counters approximately (they can disagree by a few hundred KB).
+
 Every step and epoch point checks its answer: every loss finite, and the loss of a fixed batch,
 computed by the NumPy reference from the implementation's parameters, lower after the timed steps than
 before them. A failed check marks the record "failed"; a loop whose timed parts do not add up to its
@@ -22,6 +30,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -265,6 +275,38 @@ def _check_decrease(checks: Checks) -> None:
         )
 
 
+def current_rss_bytes() -> int | None:
+    """The process's resident set now, from /proc/self/statm (Linux); None where there is none."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            resident_pages = int(f.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def peak_rss_bytes() -> int | None:
+    """The process's resident-set high-water mark so far (getrusage ru_maxrss: KiB on Linux, bytes
+    on macOS); None where the resource module is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
+
+
+def memory_after(point: StepPoint, rss_before: int | None) -> dict:
+    """The memory fields of a step or epoch point's summary (see the module docstring)."""
+    peak = peak_rss_bytes()
+    return {
+        "model_cache_bytes": costmodel.bptt_cache_bytes(point.hidden, point.seq_len, point.batch),
+        "rss_before_bytes": rss_before,
+        "peak_rss_bytes": peak,
+        "rss_growth_bytes": peak - rss_before if peak is not None and rss_before is not None else None,
+    }
+
+
 def measure_step(
     point: StepPoint, profile: Profile, runner: timing.Runner | None = None, run_id: str | None = None
 ) -> dict:
@@ -275,12 +317,13 @@ def measure_step(
     date = machine.now_iso()
     config = impls.ModelConfig(SYNTH_VOCAB, point.hidden, SYNTH_CLASSES, dtype="float32")
     params = impls.init_params(config, seed=SEED)
-    model = impls.load(
-        point.impl, config, params, device=point.device, optimizer=impls.SGD(lr=SYNTH_LR), threads=point.threads
-    )
     epoch = point.kind == "epoch"
     pool = synthetic_batches(point.batch, point.seq_len, profile.epoch_batches if epoch else STEP_POOL)
     checks = Checks(loss_before=reference_loss(config, params, pool[0]))
+    rss_before = current_rss_bytes()  # the model, its first call, warm-up and timed calls come after
+    model = impls.load(
+        point.impl, config, params, device=point.device, optimizer=impls.SGD(lr=SYNTH_LR), threads=point.threads
+    )
 
     if epoch:
         records_per_call = point.batch * len(pool)
@@ -306,6 +349,7 @@ def measure_step(
         iterations = timing.iterations_for(estimate, profile.round_seconds, profile.max_iterations)
 
     loop = timing.run_timed(call, model.sync, rounds=rounds, iterations=iterations, runner=runner)
+    memory = memory_after(point, rss_before)  # before the after-check's NumPy reference runs
     sanity = loop.sanity()
     checks.sanity = asdict(sanity) | {"gap_fraction": sanity.gap_fraction}
     if not sanity.ok:
@@ -377,6 +421,7 @@ def measure_step(
         "flops_per_step": flops["flops_per_step"],
         "flops_per_record": flops["flops_per_record"],
         "gflops": flops["flops_per_step"] * steps_per_call / stats["median"] / 1e9,
+        **memory,
         "loss_before": checks.loss_before,
         "loss_after": checks.loss_after,
         "sanity_gap": sanity.gap_fraction,
@@ -501,6 +546,9 @@ def measure_accuracy(point: AccuracyPoint, profile: Profile, dataset, run_id: st
             "epoch": r["epoch"],
             "records_seen": r["records_seen"],
             "train_seconds": r["train_seconds"],
+            # seconds of train_seconds spent in calls that compiled (jax-scan; 0 elsewhere, and in
+            # the records of rnnbench.train versions that predate the field)
+            "compile_seconds": float(r.get("compile_seconds") or 0.0),
             "val_accuracy": r["val_accuracy"],
             "val_loss": r["val_loss"],
         }
@@ -523,6 +571,9 @@ def measure_accuracy(point: AccuracyPoint, profile: Profile, dataset, run_id: st
     if not problems and not min(losses[1:], default=math.inf) < losses[0]:
         problems.append(f"the validation loss never fell below its start {losses[0]:.4f}")
     best = max(accs) if accs and not problems else None
+    compile_total = getattr(result, "compile_seconds", None)  # cumulative: the last evaluation's otherwise
+    if compile_total is None:
+        compile_total = max((r["compile_seconds"] for r in rows), default=0.0)
     return {
         "point_id": point.point_id,
         "kind": "accuracy",
@@ -540,6 +591,7 @@ def measure_accuracy(point: AccuracyPoint, profile: Profile, dataset, run_id: st
             "best_val_accuracy": best,
             "final_val_accuracy": accs[-1] if accs else None,
             "train_seconds": result.train_seconds,
+            "compile_seconds": float(compile_total),
             "eval_seconds": result.eval_seconds,
             "test_accuracy": result.test_accuracy,
             "majority_accuracy": majority,

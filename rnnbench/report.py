@@ -4,8 +4,11 @@ Plots (one set per thread setting): per-record cost against batch size (log-log,
 implementation, a panel per hidden size and sequence length), speed-up over B=1, fixed overhead against
 marginal per-record cost (the fit time_per_step(B) = overhead + B * marginal) and the fit against the
 measured medians, percent of this machine's matmul peak, first-call (tracing / compilation) times,
-and validation accuracy against training seconds. Tables of the headline figures, and sentences that
-say what they mean: every number in them comes from the run's data.
+memory against batch size (the process's RSS high-water mark and the BPTT cache formula), and
+validation accuracy against training seconds, with and without compilation. Tables of the headline
+figures, threads side by side, the run beside the reference figures of issue #5, and sentences that
+say what they mean: every number in them comes from the run's data (the issue's figures excepted,
+and labelled so).
 
 examples:
   rnnbench report                       the newest run in results/
@@ -23,6 +26,56 @@ from pathlib import Path
 from rnnbench import results
 
 POOR_FIT = 0.25  # a fit whose worst relative error exceeds this gets a caveat in the report
+MB = 1e6  # memory is reported in MB of 10^6 bytes
+MIN_CACHE_RISE = 1e6  # below a 1 MB rise of the cache, a B sweep's high-water rise is not compared with it
+
+# The figures of issue #5 ("Performance"): per-record cost of one training step (T=8, V=60, C=10,
+# float32) that the issue's author saw "on this kind of machine" (2 cores), measured OUTSIDE rnnbench
+# with his own scripts, not by this harness: a noisy guide, not thresholds, and never a pass/fail
+# criterion. Per (H, B), each figure: (low, high) seconds per record and the issue's words; "jax" and
+# "torch" are figures the issue gives for a framework without saying which code (step or whole epoch;
+# which torch loop). The report compares with the high end of each range.
+ISSUE5_REFERENCE: dict = {
+    "source": "issue #5, measured outside rnnbench; noisy guide, not thresholds",
+    "seq_len": 8,
+    "vocab": 60,
+    "classes": 10,
+    "dtype": "float32",
+    "figures": {
+        (64, 1): {
+            "floor": (8e-6, 8e-6, "plain C floor ~8 µs"),
+            "best": (26e-6, 26e-6, "best seen in Python ~26 µs (JAX whole epoch in one jit)"),
+            "numpy": (85e-6, 140e-6, "NumPy fused BPTT 85-140 µs"),
+            "jax_step": (45e-6, 85e-6, "JAX jit step 45-85 µs"),
+            "jax_epoch": (26e-6, 26e-6, "JAX whole epoch in one jit ~26 µs"),
+            "torch_eager": (640e-6, 780e-6, "torch eager loop 640-780 µs"),
+            "torch_nnrnn": (0.9e-3, 1.4e-3, "nn.RNN + optim 0.9-1.4 ms"),
+        },
+        (64, 256): {
+            "floor": (1e-6, 2e-6, "floor ~1-2 µs at matmul peak"),
+            "best": (3.5e-6, 3.5e-6, "best seen ~3.5 µs (JAX)"),
+            "jax": (3.5e-6, 3.5e-6, "best seen ~3.5 µs (JAX; step or epoch not said)"),
+            "numpy": (9e-6, 14e-6, "NumPy 9-14 µs"),
+            "torch": (9e-6, 12e-6, "torch 9-12 µs (which torch code not said)"),
+        },
+        (256, 256): {
+            "floor": (16e-6, 26e-6, "floor ~16-26 µs at matmul peak"),
+            "best": (28e-6, 28e-6, "best seen ~28 µs (JAX epoch jit, 58% of the 2-core peak)"),
+            "jax_epoch": (28e-6, 28e-6, "JAX epoch jit ~28 µs"),
+            "numpy": (67e-6, 67e-6, "NumPy ~67 µs"),
+            "torch": (48e-6, 48e-6, "torch ~48 µs (which torch code not said)"),
+        },
+    },
+}
+# Which of the issue's figures each of our (implementation, call) compares with: the first one the
+# configuration has.
+REFERENCE_FOR: dict[tuple[str, str], tuple[str, ...]] = {
+    ("numpy-bptt", "step"): ("numpy",),
+    ("jax-scan", "step"): ("jax_step", "jax"),
+    ("jax-scan", "epoch"): ("jax_epoch", "jax"),
+    ("torch-autograd", "step"): ("torch_eager", "torch"),
+    ("torch-nnrnn", "step"): ("torch_nnrnn", "torch"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +178,11 @@ def load_frames(run_dir: str | Path) -> dict:
         ("peak", results.PEAK_COLUMNS),
     ):
         path = run_dir / f"{name}.csv"
-        frames[name] = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(cols))
+        frame = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(cols))
+        for col in cols:  # a run written before a column existed: the column, empty
+            if col not in frame.columns:
+                frame[col] = None
+        frames[name] = frame
     if all(f.empty for f in frames.values()):
         raise FileNotFoundError(f"{run_dir} holds no benchmark results (no points/ and no CSV files)")
     return frames
@@ -351,36 +408,84 @@ def plot_first_call(step, plt, colors, path: Path, threads: int) -> Path:
     return _save(fig, path)
 
 
+def plot_memory(step, plt, colors, path: Path, threads: int) -> Path:
+    """Memory against B, log-log, a panel per (H, T): per implementation, how far the process's RSS
+    high-water mark after the point lies above its RSS just before the model was created (solid;
+    epoch points dashed), and the BPTT cache formula 4 (2T + 1) B H bytes (black, dashed)."""
+    import numpy as np
+
+    from rnnbench import costmodel
+
+    hs, ts = sorted(step.hidden.unique()), sorted(step.seq_len.unique())
+    title = (
+        f"Memory vs batch size (threads={threads}): RSS high-water above the RSS before the model "
+        "(per process, never falls; B ascending) and the BPTT cache formula"
+    )
+    fig, axes = _grid(plt, len(ts), len(hs), title)
+    for i, T in enumerate(ts):
+        for j, H in enumerate(hs):
+            ax = axes[i][j]
+            sub = step[(step.hidden == H) & (step.seq_len == T)]
+            for (impl, kind), g in sub.groupby(["impl", "kind"], sort=True):
+                g = g.sort_values("batch")
+                y = g.rss_growth_bytes.astype(float) / MB
+                keep = y > 0  # a high-water mark that did not rise has no place on a log axis
+                style = "--" if kind == "epoch" else "-"
+                label = f"{impl} (fused epoch)" if kind == "epoch" else impl
+                if not keep.any():
+                    label += " (never above the RSS before)"
+                ax.plot(g.batch[keep], y[keep], style, marker="o", ms=3, color=colors[impl], label=label)
+            if len(sub):
+                b = np.geomspace(sub.batch.min(), sub.batch.max(), 50)
+                cache = np.array([costmodel.bptt_cache_bytes(int(H), int(T), x) for x in b]) / MB
+                ax.plot(b, cache, "--", color="black", lw=1.2, label="BPTT cache 4(2T+1)BH bytes")
+            _log_axes(ax)
+            ax.set_title(f"H={H}, T={T}")
+            ax.set_xlabel("batch size B")
+            ax.set_ylabel("MB (10^6 bytes)")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_accuracy(acc, plt, colors, path: Path, threads: int, target: float | None) -> Path:
-    """Validation accuracy against training seconds (log scale, shared by the panels): a panel per
-    implementation, a line per B. The evaluation before any training (0 s) is left off the log axis."""
+    """Validation accuracy against training seconds (log scale, shared by the panels): a row per
+    implementation, a line per B; left the wall clock with compilation included (train_seconds),
+    right the steady state (train_seconds - compile_seconds). The evaluation before any training
+    (0 s) is left off the log axis."""
+    from matplotlib.ticker import NullFormatter
+
     names = sorted(acc.impl.unique(), key=list(colors).index)
-    n_cols = min(2, len(names))
-    n_rows = math.ceil(len(names) / n_cols)
-    title = f"Validation accuracy vs training wall-clock, evaluation excluded (threads={threads})"
-    fig, axes = _grid(plt, n_rows, n_cols, title, 5.2, 3.8)
+    clocks = (
+        ("train_seconds", "wall clock, compilation included", "training seconds, compilation included (log)"),
+        ("steady_seconds", "steady state, compilation excluded", "training seconds - compile seconds (log)"),
+    )
+    title = f"Validation accuracy vs training seconds, evaluation excluded (threads={threads})"
+    fig, axes = _grid(plt, len(names), 2, title, 5.2, 3.6)
     batches = sorted(acc.batch.unique())
     cmap = plt.get_cmap("viridis")
     shade = {b: cmap(k / max(1, len(batches) - 1) * 0.85) for k, b in enumerate(batches)}
-    timed = acc[acc.train_seconds > 0]
-    lo, hi = (timed.train_seconds.min() / 1.5, timed.train_seconds.max() * 1.5) if len(timed) else (0.1, 10)
+    xs = [x for col, *_ in clocks for x in acc[col] if x > 0]
+    lo, hi = (min(xs) / 1.5, max(xs) * 1.5) if xs else (0.1, 10)
     for k, impl in enumerate(names):
-        ax = axes[k // n_cols][k % n_cols]
-        for b, g in timed[timed.impl == impl].groupby("batch", sort=True):
-            g = g.sort_values("train_seconds")
-            label = f"B={b}, lr={g.lr.iloc[0]:.3g}"
-            ax.plot(g.train_seconds, g.val_accuracy, marker="o", ms=3, color=shade[b], label=label)
-        if target is not None:
-            ax.axhline(target, ls="--", color="grey", lw=1, label=f"target {target:.3f}")
-        _log_axes(ax, y=False, xbase=10)
-        ax.set_xlim(lo, hi)
-        ax.set_title(impl)
-        ax.set_xlabel("training seconds (log scale)")
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    for k in range(len(names), n_rows * n_cols):
-        axes[k // n_cols][k % n_cols].set_visible(False)
+        for c, (col, what, xlabel) in enumerate(clocks):
+            ax = axes[k][c]
+            timed = acc[(acc.impl == impl) & (acc[col] > 0)]
+            for b, g in timed.groupby("batch", sort=True):
+                g = g.sort_values(col)
+                label = f"B={b}, lr={g.lr.iloc[0]:.3g}"
+                ax.plot(g[col], g.val_accuracy, marker="o", ms=3, color=shade[b], label=label)
+            if target is not None:
+                ax.axhline(target, ls="--", color="grey", lw=1, label=f"target {target:.3f}")
+            _log_axes(ax, y=False, xbase=10)
+            if hi / lo > 300:  # over two and a half decades the 2 and 5 labels would run together
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlim(lo, hi)
+            ax.set_title(f"{impl}: {what}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("validation accuracy")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -411,6 +516,275 @@ def headline_rows(step) -> list[dict]:
             }
         )
     return rows
+
+
+def _mb(x) -> str:
+    return "-" if x is None or not math.isfinite(float(x)) else f"{float(x) / MB:.3g}"
+
+
+def _impl_kinds(frame) -> list[tuple[str, str]]:
+    """(implementation, kind) pairs of a summary frame: registry order, step before epoch."""
+    pairs = {(str(i), str(k)) for i, k in zip(frame.impl, frame.kind, strict=True)}
+    order = {name: n for n, name in enumerate(_colors({i for i, _ in pairs}))}
+    return sorted(pairs, key=lambda p: (order[p[0]], p[1] != "step"))
+
+
+def _call_label(impl: str, kind: str) -> str:
+    return f"{impl} (fused epoch)" if kind == "epoch" else impl
+
+
+def memory_section(step, figures_md: str) -> list[str]:
+    """Memory per point: a table per implementation, the rise over each B sweep against the cache."""
+    out = [
+        (
+            "Per point: the BPTT activation cache the shapes call for, 4 x ((T+1) x B x H hidden states + "
+            "T x B x H pre-activation / derivative buffer) bytes (rnnbench.costmodel; float32), the only "
+            "part of a step's memory that grows with B x T x H; and the process's resident-set high-water "
+            "mark (getrusage ru_maxrss) after the point's timed calls, with how far it lies above the "
+            "resident set (/proc/self/statm) just before the point's model was created. The high-water mark "
+            "is per process and monotone: each implementation runs in a process of its own per thread "
+            "count, its points one after another with B ascending, so a point's mark includes every "
+            "earlier point's (and the framework's start-up). The kernel keeps both counters approximately: "
+            "they disagree by up to a few hundred KB, so a small negative difference means no rise (such "
+            "points are left off the plot's log axis). MB = 10^6 bytes.\n"
+        ),
+    ]
+    mem = step[step.peak_rss_bytes.notna()] if "peak_rss_bytes" in step else step.iloc[0:0]
+    if not len(mem):
+        return [*out, "_(no memory figures: this run's points were measured before rnnbench recorded them)_\n"]
+    mem = mem.copy()
+    for col in ("model_cache_bytes", "peak_rss_bytes", "rss_growth_bytes"):
+        mem[col] = mem[col].astype(float)
+    out.append(figures_md)
+    sweep = mem[mem.kind == "step"]
+    order = [impl for impl, _ in _impl_kinds(sweep)]
+    groups = sweep.groupby(["impl", "threads", "hidden", "seq_len"], sort=True)
+    rise = []
+    for (impl, threads, H, T), g in sorted(groups, key=lambda x: (order.index(x[0][0]), *x[0][1:])):
+        g = g.sort_values("batch")
+        if len(g) < 2:
+            continue
+        first, last = g.iloc[0], g.iloc[-1]
+        cache_rise = last.model_cache_bytes - first.model_cache_bytes
+        hwm_rise = last.peak_rss_bytes - first.peak_rss_bytes
+        if cache_rise >= MIN_CACHE_RISE:
+            ratio = f"{hwm_rise / cache_rise:.2f}"
+        else:
+            ratio = f"- (cache rise under {MIN_CACHE_RISE / MB:g} MB)"
+        rise.append(
+            {
+                "impl": impl,
+                "threads": int(threads),
+                "H": int(H),
+                "T": int(T),
+                "B": f"{int(first.batch)} -> {int(last.batch)}",
+                "cache rise MB": _mb(cache_rise),
+                "high-water rise MB": _mb(hwm_rise),
+                "high-water rise / cache rise": ratio,
+            }
+        )
+    if rise:
+        out.append(
+            "Over each B sweep (same process, B ascending), the rise of the high-water mark from the "
+            "smallest to the largest B beside the rise of the cache formula. A ratio near 1 (or a few: "
+            "gradients and temporaries of the same shapes) means memory grows as the BPTT cache and "
+            "nothing grows beyond it; 0 means the mark was already higher from earlier work in the "
+            "process; far above a few means something else grows with B. Where the cache rises by less "
+            f"than {MIN_CACHE_RISE / MB:g} MB, allocations that do not grow with B (a first call at a new "
+            "shape, allocator pools, lazy set-up) swamp it, and no ratio is given.\n"
+        )
+        out.append(
+            md_table(
+                rise,
+                [
+                    "impl",
+                    "threads",
+                    "H",
+                    "T",
+                    "B",
+                    "cache rise MB",
+                    "high-water rise MB",
+                    "high-water rise / cache rise",
+                ],
+            )
+        )
+    if order:
+        out.append("\nPer implementation, its train_step points (the epoch points' figures are in summary.csv):\n")
+    for impl, g in sorted(sweep.groupby("impl"), key=lambda x: order.index(x[0])):
+        out.append(f"\n### Memory: {impl}\n")
+        out.append(
+            md_table(
+                [
+                    {
+                        "threads": int(r.threads),
+                        "H": int(r.hidden),
+                        "T": int(r.seq_len),
+                        "B": int(r.batch),
+                        "cache MB (formula)": _mb(r.model_cache_bytes),
+                        "RSS high-water MB": _mb(r.peak_rss_bytes),
+                        "above RSS before the model MB": _mb(r.rss_growth_bytes),
+                    }
+                    for r in g.sort_values(["threads", "hidden", "seq_len", "batch"]).itertuples()
+                ],
+                ["threads", "H", "T", "B", "cache MB (formula)", "RSS high-water MB", "above RSS before the model MB"],
+            )
+        )
+    return out
+
+
+def threads_section(step) -> list[str]:
+    """Per-record median at the smallest and the largest B, a column per thread count, and the ratio of
+    each thread count's cost to the fewest threads' (below 1: more threads are faster)."""
+    counts = sorted(int(t) for t in step.threads.unique())
+    if len(counts) < 2:
+        what = f"threads={counts[0]}" if counts else "no thread count"
+        return [
+            f"This run measured {what} only; to see 1 and 2 threads side by side, run `rnnbench bench --threads 1,2`.\n"
+        ]
+    base = counts[0]
+    rows = []
+    for impl, kind in _impl_kinds(step):
+        sub = step[(step.impl == impl) & (step.kind == kind)]
+        for (H, T), g in sub.groupby(["hidden", "seq_len"], sort=True):
+            for B in sorted({int(g.batch.min()), int(g.batch.max())}):
+                at = g[g.batch == B]
+                cost = {int(t): float(x) for t, x in zip(at.threads, at.per_record_median_s, strict=True)}
+                row = {"impl": _call_label(impl, kind), "H": int(H), "T": int(T), "B": B}
+                for t in counts:
+                    row[f"threads={t}"] = fmt_time(cost.get(t))
+                for t in counts[1:]:
+                    ok = t in cost and base in cost and cost[base] > 0
+                    row[f"t{t}/t{base}"] = f"{cost[t] / cost[base]:.2f}" if ok else "-"
+                rows.append(row)
+    columns = ["impl", "H", "T", "B", *[f"threads={t}" for t in counts], *[f"t{t}/t{base}" for t in counts[1:]]]
+    return [
+        (
+            f"Per-record median at the smallest and the largest batch size measured, per thread count; "
+            f"t{counts[1]}/t{base} is the cost with {counts[1]} threads over the cost with {base} (below 1: "
+            "the extra threads help). Each thread count runs in sessions of its own, with its own plots above.\n"
+        ),
+        md_table(rows, columns),
+    ]
+
+
+def _reference_key(config: dict, impl: str, kind: str) -> str | None:
+    return next((k for k in REFERENCE_FOR.get((impl, kind), ()) if k in config), None)
+
+
+def reference_section(step, pairs: list[tuple[str, str]], best_peak: dict[int, float]) -> list[str]:
+    """This run beside issue #5's figures (ISSUE5_REFERENCE), and % of the matmul peak at H=256, B=256."""
+    ref = ISSUE5_REFERENCE
+    T = ref["seq_len"]
+    counts = sorted(int(t) for t in step.threads.unique()) or [1]
+    cost = {
+        (str(r.impl), str(r.kind), int(r.threads), int(r.hidden), int(r.seq_len), int(r.batch)): float(
+            r.per_record_median_s
+        )
+        for r in step.itertuples()
+    }
+    out = [
+        (
+            f"Per-record median of this run (T={T}, V={ref['vocab']}, C={ref['classes']}, {ref['dtype']}) beside "
+            f"the figures of the Performance issue: **{ref['source']}**. Those were seen on a machine of this "
+            "kind with the issue author's own scripts, not with this harness. ours / issue divides our median "
+            "by the upper end of the issue's range (by the figure itself where it gives one number); above 1, "
+            "ours is slower.\n"
+        ),
+        md_table(
+            [
+                {"H": H, "B": B, "floor": c["floor"][2], "best seen": c["best"][2]}
+                for (H, B), c in ref["figures"].items()
+            ],
+            ["H", "B", "floor", "best seen"],
+        ),
+        "",
+    ]
+    rows, measured = [], 0
+    for (H, B), config in ref["figures"].items():
+        for impl, kind in pairs:
+            key = _reference_key(config, impl, kind)
+            hi = config[key][1] if key else None
+            row = {"H": H, "B": B, "impl": _call_label(impl, kind)}
+            for t in counts:
+                ours = cost.get((impl, kind, t, H, T, B))
+                measured += ours is not None
+                row[f"ours, threads={t}"] = fmt_time(ours)
+                row[f"ours / issue (t{t})"] = f"{ours / hi:.2f}" if ours is not None and hi else "-"
+            row["issue #5 figure (outside rnnbench)"] = config[key][2] if key else "(no comparable figure)"
+            rows.append(row)
+    columns = ["H", "B", "impl", *[f"ours, threads={t}" for t in counts], "issue #5 figure (outside rnnbench)"]
+    columns += [f"ours / issue (t{t})" for t in counts]
+    out.append(md_table(rows, columns))
+    if not measured:
+        out.append(
+            f"\nThis run measured none of these configurations (T={T} with H=64 or 256 and B=1 or 256): the "
+            "`quick` profile does (`rnnbench bench --threads 1,2`).\n"
+        )
+    out += ["", *peak_share_lines(step, best_peak)]
+    return out
+
+
+def peak_share_lines(step, best_peak: dict[int, float]) -> list[str]:
+    """% of the matmul peak measured with the same thread count, per implementation, at H=256, T=8,
+    B=256 (or at the run's largest configuration when it lacks that one); whether the fastest reaches
+    50% and every implementation 25%."""
+    H, T, B = 256, ISSUE5_REFERENCE["seq_len"], 256
+    sub = step[(step.hidden == H) & (step.seq_len == T) & (step.batch == B)]
+    where = f"H={H}, T={T}, B={B}"
+    lead = f"### % of the matmul peak at {where}\n"
+    if not len(sub) and len(step):
+        H = int(step.hidden.max())
+        at_h = step[step.hidden == H]
+        T = T if (at_h.seq_len == T).any() else int(at_h.seq_len.max())
+        B = int(at_h[at_h.seq_len == T].batch.max())
+        sub = step[(step.hidden == H) & (step.seq_len == T) & (step.batch == B)]
+        lead = (
+            f"### % of the matmul peak\n\nThis run did not measure {where}; at its largest configuration "
+            f"instead, H={H}, T={T}, B={B} (not the issue's):\n"
+        )
+        where = f"H={H}, T={T}, B={B}"
+    if not len(sub):
+        return [lead, "_(no data)_\n"]
+    out = [
+        lead,
+        (
+            "Model GFLOP/s of each call as % of the float32 matmul peak measured in this run with the SAME thread "
+            "count (the peak is measured per thread count).\n"
+        ),
+    ]
+    rows = [
+        {
+            "impl": _call_label(r.impl, r.kind),
+            "threads": int(r.threads),
+            "per record": fmt_time(r.per_record_median_s),
+            "GFLOP/s": _num(r.gflops, ".3g"),
+            "peak GFLOP/s (same threads)": _num(best_peak.get(int(r.threads)), ".3g"),
+            "% of peak": _num(None if r.pct_of_peak is None else float(r.pct_of_peak), ".1f"),
+        }
+        for r in sub.sort_values(["threads", "per_record_median_s"]).itertuples()
+    ]
+    out.append(md_table(rows, ["impl", "threads", "per record", "GFLOP/s", "peak GFLOP/s (same threads)", "% of peak"]))
+    out.append("")
+    for threads, g in sub.groupby("threads", sort=True):
+        peak = best_peak.get(int(threads))
+        pct = g.pct_of_peak.astype(float)
+        if not peak or pct.isna().all():
+            out.append(f"- threads={threads}: no matmul peak was measured with {threads} threads, so no % of peak.")
+            continue
+        fastest = g.loc[g.per_record_median_s.idxmin()]
+        top = float(fastest.pct_of_peak)
+        below = [
+            (_call_label(r.impl, r.kind), float(r.pct_of_peak)) for r in g.itertuples() if float(r.pct_of_peak) < 25
+        ]
+        verdict = "yes" if top >= 50 else "no"
+        every = "yes" if not below else "no (below 25%: " + ", ".join(f"{name} {p:.1f}%" for name, p in below) + ")"
+        out.append(
+            f"- threads={threads} (peak {peak:.1f} GFLOP/s, {where}): the fastest, "
+            f"{_call_label(fastest.impl, fastest.kind)} at {fmt_time(fastest.per_record_median_s)} per record, "
+            f"reaches {top:.1f}% of the peak. Fastest at 50% or more: {verdict}. Every implementation at 25% "
+            f"or more: {every}."
+        )
+    return [*out, ""]
 
 
 def _environment(run_dir: Path) -> tuple[list[str], dict]:
@@ -539,9 +913,12 @@ def _sentences(step, fit, headline, acc_rows, target, peak_best, checks) -> list
         reached = [r for r in acc_rows if r["time_to_target"] is not None]
         if reached:
             first = min(reached, key=lambda r: r["time_to_target"])
+            steady = min(reached, key=lambda r: r["time_to_target_steady"])
             out.append(
                 f"Validation accuracy {target:.3f} is reached first by {first['impl']} with B={first['batch']}, "
-                f"after {first['time_to_target']:.2f} s of training."
+                f"after {first['time_to_target']:.2f} s of training (wall clock, compilation included); "
+                f"with compilation left out, first is {steady['impl']} with B={steady['batch']}, after "
+                f"{steady['time_to_target_steady']:.2f} s."
             )
         for r in sorted(
             (r for r in acc_rows if r["batch"] == min(x["batch"] for x in acc_rows)), key=lambda r: r["impl"]
@@ -552,9 +929,11 @@ def _sentences(step, fit, headline, acc_rows, target, peak_best, checks) -> list
             faster = [x for x in others if x["time_to_target"] is not None]
             if faster:
                 best = min(faster, key=lambda x: x["time_to_target"])
+                ratio = r["time_to_target"] / best["time_to_target"] if best["time_to_target"] > 0 else math.inf
                 out.append(
                     f"{r['impl']}: per-record SGD (B={r['batch']}) takes {r['time_to_target']:.2f} s to the target, "
-                    f"B={best['batch']} takes {best['time_to_target']:.2f} s ({r['time_to_target'] / best['time_to_target']:.1f}x)."
+                    f"B={best['batch']} takes {best['time_to_target']:.2f} s ({ratio:.1f}x); without compilation "
+                    f"{r['time_to_target_steady']:.2f} s and {best['time_to_target_steady']:.2f} s."
                 )
         missing = [f"{r['impl']} B={r['batch']}" for r in acc_rows if r["time_to_target"] is None]
         if missing:
@@ -615,15 +994,24 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
                 )
             )
         figures.append(("first call", plot_first_call(st, plt, colors, plots / f"first_call{sfx}.png", threads)))
+        if st.peak_rss_bytes.notna().any():
+            figures.append(("memory", plot_memory(st, plt, colors, plots / f"memory{sfx}.png", threads)))
         plt.close("all")
 
-    # accuracy per second
+    # accuracy per second: train_seconds includes compilation; steady_seconds leaves it out. Runs
+    # recorded before compile_seconds existed count it as 0 (both clocks then agree).
+    acc = acc.copy()
+    compile_recorded = bool(acc.compile_seconds.notna().any()) if len(acc) else True
+    acc["train_seconds"] = acc.train_seconds.astype(float)
+    acc["compile_seconds"] = acc.compile_seconds.astype(float).fillna(0.0)
+    acc["steady_seconds"] = acc.train_seconds - acc.compile_seconds
     acc_rows: list[dict] = []
     best_acc = float(acc.val_accuracy.max()) if len(acc) else None
     if target is None and best_acc is not None:
         target = target_fraction * best_acc
     for (impl, threads, b), g in acc.groupby(["impl", "threads", "batch"], sort=True):
         evals = g.to_dict("records")
+        steady_evals = [e | {"train_seconds": e["steady_seconds"]} for e in evals]
         last = g.loc[g.train_seconds.idxmax()]
         acc_rows.append(
             {
@@ -635,10 +1023,12 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
                 "best_val_accuracy": float(g.val_accuracy.max()),
                 "final_val_accuracy": float(last.val_accuracy),
                 "train_seconds": float(last.train_seconds),
+                "compile_seconds": float(last.compile_seconds),
                 "records_per_second": float(last.records_seen) / float(last.train_seconds)
                 if last.train_seconds > 0
                 else None,
                 "time_to_target": results.time_to_target(evals, target),
+                "time_to_target_steady": results.time_to_target(steady_evals, target),
             }
         )
     for threads in sorted(acc.threads.unique()):
@@ -711,6 +1101,7 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
         )
     )
     md += ["\n## Speed-up over B=1\n", figs("speedup")]
+    md += ["\n## Threads side by side\n", *threads_section(step)]
 
     md += ["\n## Fixed overhead against marginal cost\n"]
     md.append(
@@ -782,6 +1173,9 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
         )
     md.append("\n" + figs("pct_of_peak"))
 
+    md += ["\n## Beside the reference figures of issue #5 (measured outside rnnbench)\n"]
+    md += reference_section(step, _impl_kinds(summary), best_peak)
+
     md += ["\n## First call: tracing, compilation, lazy set-up\n"]
     md.append(
         "The first train_step (or train_epoch) of a fresh model, timed alone and never part of the "
@@ -808,15 +1202,27 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
         )
     )
 
+    md += ["\n## Memory against batch size\n", *memory_section(step, figs("memory"))]
+
     md += ["\n## Accuracy per second\n"]
     if acc_rows:
         md.append(
             f"Training on {acc.data.iloc[0]} with plain SGD (gradient norm clipped), the same epochs for every "
             f"batch size, lr = lr(B=1) x sqrt(B); validation accuracy against training seconds (evaluation "
-            f"excluded; a jitted implementation's compilations included). Target accuracy {target:.3f}"
+            f"excluded), two ways: the wall clock, a jitted implementation's compilations included (left "
+            f"panels; train_seconds), and the steady state without them (right panels; train_seconds - "
+            f"compile_seconds, the seconds spent in calls that compiled: the whole wall time of each such call, "
+            f"its execution included, so where a call that compiled is a long fused chunk of training the "
+            f"steady-state clock leaves that chunk's work out too). Target accuracy {target:.3f}"
             f"{'' if best_acc is None else f' ({target / best_acc:.2f} x the best, {best_acc:.3f})'}; "
-            "time to target is read at the evaluations, so it is as fine as their spacing.\n"
+            "time to target is read at the evaluations, so it is as fine as their spacing, and given both "
+            "ways.\n"
         )
+        if not compile_recorded:
+            md.append(
+                "This run's accuracy records predate compile_seconds: compilation is counted as 0 s, so "
+                "both clocks read the same.\n"
+            )
         md.append(figs("accuracy_vs_time"))
         md.append(
             md_table(
@@ -827,10 +1233,14 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
                         "best_val_accuracy": f"{r['best_val_accuracy']:.3f}",
                         "final_val_accuracy": f"{r['final_val_accuracy']:.3f}",
                         "train_seconds": f"{r['train_seconds']:.2f}",
+                        "compile_seconds": f"{r['compile_seconds']:.2f}",
                         "records_per_second": _num(r["records_per_second"], ".0f"),
                         "time_to_target": "not reached"
                         if r["time_to_target"] is None
                         else f"{r['time_to_target']:.2f} s",
+                        "time_to_target excl. compile": "not reached"
+                        if r["time_to_target_steady"] is None
+                        else f"{r['time_to_target_steady']:.2f} s",
                     }
                     for r in acc_rows
                 ],
@@ -843,8 +1253,10 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
                     "best_val_accuracy",
                     "final_val_accuracy",
                     "train_seconds",
+                    "compile_seconds",
                     "records_per_second",
                     "time_to_target",
+                    "time_to_target excl. compile",
                 ],
             )
         )
@@ -870,8 +1282,14 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
     md += [
         "\n## Files\n",
         "- samples.csv: every timed call (kinds step, epoch, first_call_step, first_call_epoch)",
-        "- summary.csv: one row per point; fit.csv: the cost model; peak.csv: the matmul samples",
-        "- accuracy.csv: every evaluation of every training run; machine.json: the environment",
+        (
+            "- summary.csv: one row per point (memory: model_cache_bytes, rss_before_bytes, peak_rss_bytes, "
+            "rss_growth_bytes); fit.csv: the cost model; peak.csv: the matmul samples"
+        ),
+        (
+            "- accuracy.csv: every evaluation of every training run (compile_seconds: the part of train_seconds "
+            "spent compiling); machine.json: the environment"
+        ),
         "- points/: one JSON file per finished point (the source of every table here)",
         "- pytest-benchmark-t*.json: pytest-benchmark's own records",
         "",

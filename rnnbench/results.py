@@ -4,10 +4,12 @@
         machine.json                  environment of each session of the run (rnnbench.machine)
         points/<point-id>.json        one file per finished point, written atomically when it is done
         samples.csv                   long form: one row per timed call (kinds step, epoch, first_call_*)
-        summary.csv                   one row per point: median, IQR, per-record cost, FLOPs, % of peak
+        summary.csv                   one row per point: median, IQR, per-record cost, FLOPs, % of peak,
+                                      memory (BPTT cache from the shapes, RSS high-water of the process)
         fit.csv                       time_per_step(B) = overhead + B * marginal per (impl, threads, H, T)
         peak.csv                      matmul samples behind the peak GFLOP/s
-        accuracy.csv                  validation accuracy against training seconds, per training run
+        accuracy.csv                  validation accuracy against training seconds (and the seconds of
+                                      them spent compiling), per training run
         pytest-benchmark-t<N>.json    pytest-benchmark's own record of each session
         report.md, plots/*.png        `rnnbench report`
 
@@ -81,6 +83,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "gflops",
     "peak_gflops",
     "pct_of_peak",
+    "model_cache_bytes",
+    "rss_before_bytes",
+    "peak_rss_bytes",
+    "rss_growth_bytes",
     "loss_before",
     "loss_after",
     "sanity_gap",
@@ -120,6 +126,7 @@ ACCURACY_COLUMNS: tuple[str, ...] = (
     "epoch",
     "records_seen",
     "train_seconds",
+    "compile_seconds",
     "val_accuracy",
     "val_loss",
 )

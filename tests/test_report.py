@@ -17,8 +17,16 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64)
 JITTER = (0.98, 0.99, 1.0, 1.01, 1.02)  # the made-up samples of a point: median exactly 1.0 x its cost
 
 
-def step_record(impl, H, T, B, overhead, marginal, kind="step", threads=1, status="ok", n=5, run_id="run"):
-    """A point record as harness.measure_step writes it, whose median is exactly overhead + B * marginal."""
+RSS_BEFORE = 100_000_000  # made-up resident set before each model: 100 MB
+
+
+def step_record(
+    impl, H, T, B, overhead, marginal, kind="step", threads=1, status="ok", n=5, run_id="run", memory=False
+):
+    """A point record as harness.measure_step writes it, whose median is exactly overhead + B * marginal.
+
+    memory: also the memory fields, the high-water mark RSS_BEFORE + 3 x the BPTT cache (records
+    written before rnnbench measured memory have none)."""
     steps = 4 if kind == "epoch" else 1
     per_call = steps * (overhead + B * marginal)
     records = steps * B
@@ -56,6 +64,7 @@ def step_record(impl, H, T, B, overhead, marginal, kind="step", threads=1, statu
         "gflops": flops["flops_per_step"] * steps / stats["median"] / 1e9,
         "loss_before": 2.3,
         "loss_after": 2.2,
+        **(memory_fields(H, T, B) if memory else {}),
         "sanity_gap": 0.001,
         "sanity_ok": True,
         "status": status,
@@ -79,6 +88,16 @@ def step_record(impl, H, T, B, overhead, marginal, kind="step", threads=1, statu
     }
 
 
+def memory_fields(H, T, B):
+    cache = costmodel.bptt_cache_bytes(H, T, B)
+    return {
+        "model_cache_bytes": cache,
+        "rss_before_bytes": RSS_BEFORE,
+        "peak_rss_bytes": RSS_BEFORE + 3 * cache,
+        "rss_growth_bytes": 3 * cache,
+    }
+
+
 def peak_record(gflops=100.0, threads=1):
     rows = [
         {"run_id": "run", "library": lib, "n": 256, "threads": threads, "sample": 0, "seconds": 1.0, "gflops": g}
@@ -88,9 +107,13 @@ def peak_record(gflops=100.0, threads=1):
     return {"point_id": f"peak-t{threads}", "kind": "peak", "status": "ok", "rows": rows, "summary": {}}
 
 
-def accuracy_record(impl, B, speed, threads=1):
-    """Evaluations every `1 / speed` seconds; accuracy climbs 0.35 -> 0.75 over 5 evaluations."""
+def accuracy_record(impl, B, speed, threads=1, compile_seconds=None):
+    """Evaluations every `1 / speed` seconds; accuracy climbs 0.35 -> 0.75 over 5 evaluations.
+
+    compile_seconds: seconds of the first stretch of training spent compiling (cumulative, so every
+    evaluation after the first carries it); None leaves the field out, as in runs that predate it."""
     point = harness.AccuracyPoint(impl, B, threads)
+    extra = (lambda i: {}) if compile_seconds is None else (lambda i: {"compile_seconds": compile_seconds * (i > 0)})
     rows = [
         {
             "run_id": "run",
@@ -111,6 +134,7 @@ def accuracy_record(impl, B, speed, threads=1):
             "val_accuracy": 0.35 + 0.1 * i,
             "val_loss": 1.1 - 0.1 * i,
         }
+        | extra(i)
         for i in range(5)
     ]
     return {"point_id": point.point_id, "kind": "accuracy", "status": "ok", "rows": rows, "summary": {}}
@@ -377,3 +401,143 @@ def test_report_of_a_partial_run(tmp_path):
     assert "per_record_cost_t1.png" in text
     assert "no accuracy runs" in text
     assert (run / "plots" / "overhead_marginal_t1.png").is_file()
+
+
+def test_report_of_an_old_run_without_the_new_fields(built_report):
+    """built_report's records predate memory and compile_seconds; one thread count."""
+    _, text = built_report
+    assert "measured before rnnbench recorded them" in text  # no memory figures
+    assert "This run measured threads=1 only; to see 1 and 2 threads side by side, run " in text
+    assert "`rnnbench bench --threads 1,2`" in text
+    assert "predate compile_seconds" in text
+    assert "| compile_seconds |" in text
+    assert "after 0.50 s of training (wall clock, compilation included); with compilation left out" in text
+    # the issue's figures are shown, and a row per implementation present, even where not measured
+    assert "issue #5, measured outside rnnbench; noisy guide, not thresholds" in text
+    assert "This run measured none of these configurations" in text
+    for impl in IMPLS:
+        assert f"| 64 | 1 | {impl} |" in text
+    assert "| 64 | 1 | numpy-bptt (fused epoch) |" in text
+
+
+# a run that has it all: memory, threads 1 and 2, the issue's configurations, compile seconds
+RICH_IMPLS = {  # per H: (overhead, marginal) per step at threads=1; threads=2 halves the marginal
+    "numpy-bptt": {64: (130e-6, 10e-6), 256: (1e-3, 60e-6)},
+    "torch-autograd": {64: (700e-6, 10e-6), 256: (2e-3, 40e-6)},
+    "jax-scan": {64: (60e-6, 5e-6), 256: (0.5e-3, 30e-6)},
+}
+RICH_BATCHES = (1, 16, 256)
+PEAK = {1: 60.0, 2: 110.0}
+
+
+@pytest.fixture(scope="module")
+def rich_report(tmp_path_factory):
+    pytest.importorskip("pandas", reason="the report needs pandas")
+    pytest.importorskip("matplotlib", reason="the report needs matplotlib")
+    from rnnbench import report
+
+    run = tmp_path_factory.mktemp("rich") / "run"
+    for threads in (1, 2):
+        for impl, per_h in RICH_IMPLS.items():
+            for H, (a, b) in per_h.items():
+                for B in RICH_BATCHES:
+                    m = b / threads
+                    results.save_point(run, step_record(impl, H, 8, B, a, m, threads=threads, memory=True))
+                    if impl == "jax-scan":
+                        rec = step_record(impl, H, 8, B, a / 4, m, kind="epoch", threads=threads, memory=True)
+                        results.save_point(run, rec)
+        results.save_point(run, peak_record(PEAK[threads], threads))
+    for impl, c in (("numpy-bptt", 0.0), ("jax-scan", 0.2)):
+        for B in (1, 16):
+            results.save_point(run, accuracy_record(impl, B, 4.0 if B > 1 else 2.0, compile_seconds=c))
+    results.update_machine(run, {"threads_setting": 1, "device": "cpu"})
+    results.update_machine(run, {"threads_setting": 2, "device": "cpu"})
+    text = report.build_report(run).read_text(encoding="utf-8")
+    return run, text
+
+
+def test_summary_csv_has_the_memory_columns(rich_report):
+    run, _ = rich_report
+    results.combine(run)
+    header = (run / "summary.csv").read_text().splitlines()[0].split(",")
+    for col in ("model_cache_bytes", "peak_rss_bytes", "rss_growth_bytes"):
+        assert col in header
+    assert "compile_seconds" in (run / "accuracy.csv").read_text().splitlines()[0].split(",")
+
+
+def test_report_memory_table_and_plot(rich_report):
+    run, text = rich_report
+    for threads in (1, 2):
+        png = run / "plots" / f"memory_t{threads}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/memory_t{threads}.png)" in text
+    assert "per process and monotone" in text
+    for impl in RICH_IMPLS:
+        assert f"### Memory: {impl}" in text
+    # H=256, T=8, B=256: cache 4 x 17 x 256 x 256 bytes = 4.46 MB; high-water 100 MB + 3 x the cache
+    cache = costmodel.bptt_cache_bytes(256, 8, 256)
+    assert cache == 4 * 17 * 256 * 256
+    row = f"| 1 | 256 | 8 | 256 | {cache / 1e6:.3g} | {(RSS_BEFORE + 3 * cache) / 1e6:.3g} | {3 * cache / 1e6:.3g} |"
+    assert row in text
+    assert "| high-water rise / cache rise |" in text
+    assert "| 3.00 |" in text  # the made-up mark rises 3 x as fast as the cache
+
+
+def test_report_threads_side_by_side(rich_report):
+    run, text = rich_report
+    assert "| impl | H | T | B | threads=1 | threads=2 | t2/t1 |" in text
+    assert "measured threads=1 only" not in text
+    # numpy-bptt H=64, B=256: (130 + 256 x 10) µs at 1 thread, (130 + 256 x 5) µs at 2
+    ratio = (130e-6 + 256 * 5e-6) / (130e-6 + 256 * 10e-6)
+    assert f"| numpy-bptt | 64 | 8 | 256 | 10.5 µs | 5.51 µs | {ratio:.2f} |" in text
+    assert "| jax-scan (fused epoch) | 64 | 8 | 1 |" in text
+    for threads in (1, 2):  # the per-thread-count plots stay
+        assert (run / "plots" / f"per_record_cost_t{threads}.png").is_file()
+
+
+def test_report_reference_table(rich_report):
+    from rnnbench import report
+
+    _, text = rich_report
+    assert "issue #5, measured outside rnnbench; noisy guide, not thresholds" in text
+    assert "This run measured none of these configurations" not in text
+    for impl in ("numpy-bptt", "torch-autograd", "jax-scan", "jax-scan (fused epoch)"):
+        for H, B in report.ISSUE5_REFERENCE["figures"]:
+            assert f"| {H} | {B} | {impl} |" in text
+    # numpy-bptt at H=64, B=1: 140 µs per record, the top of the issue's 85-140 µs: ratio 1.00
+    assert "| 64 | 1 | numpy-bptt | 140 µs | 70 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.50 |" not in text
+    assert "| 64 | 1 | numpy-bptt | 140 µs | 135 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.96 |" in text
+    assert "JAX jit step 45-85 µs" in text
+    assert "(no comparable figure)" in text  # jax-scan's step at H=256, B=256: the issue has none
+
+
+def test_report_peak_share_verdict(rich_report):
+    _, text = rich_report
+    assert "### % of the matmul peak at H=256, T=8, B=256" in text
+    flops = costmodel.step_flops(256, harness.SYNTH_VOCAB, harness.SYNTH_CLASSES, 8, 256)["flops_per_step"]
+    for threads in (1, 2):
+        pct = {}
+        for impl, per_h in RICH_IMPLS.items():
+            a, b = per_h[256]
+            pct[impl] = 100 * flops / (a + 256 * b / threads) / 1e9 / PEAK[threads]
+        epoch = 100 * flops / (0.5e-3 / 4 + 256 * 30e-6 / threads) / 1e9 / PEAK[threads]
+        fastest = max(epoch, *pct.values())
+        line = next(x for x in text.splitlines() if x.startswith(f"- threads={threads} (peak"))
+        assert f"reaches {fastest:.1f}% of the peak" in line
+        assert f"Fastest at 50% or more: {'yes' if fastest >= 50 else 'no'}." in line
+        low = min(epoch, *pct.values()) < 25
+        assert ("Every implementation at 25% or more: no (below 25%:" in line) == low
+
+
+def test_report_accuracy_with_compile_seconds(rich_report):
+    run, text = rich_report
+    assert (run / "plots" / "accuracy_vs_time_t1.png").is_file()
+    assert "predate compile_seconds" not in text
+    # jax-scan B=16: evaluations every 0.25 s, the target 0.675 at the 5th (1.00 s), 0.2 s of it compiling
+    row = next(x for x in text.splitlines() if x.startswith("| jax-scan | 1 | 16 |"))
+    assert "| 0.20 |" in row
+    assert "| 1.00 s | 0.80 s |" in row
+    row = next(x for x in text.splitlines() if x.startswith("| numpy-bptt | 1 | 16 |"))
+    assert "| 0.00 |" in row
+    assert "| 1.00 s | 1.00 s |" in row
+    assert "with compilation left out, first is jax-scan with B=16, after 0.80 s" in text
