@@ -27,11 +27,11 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rnnbench.atomic import atomic_write_text
 from rnnbench.costmodel import fit_overhead_marginal
 
 SCHEMA_VERSION = 1
@@ -133,25 +133,7 @@ ACCURACY_COLUMNS: tuple[str, ...] = (
 PEAK_COLUMNS: tuple[str, ...] = ("run_id", "library", "n", "threads", "sample", "seconds", "gflops", "max_rel_error")
 
 
-# -- atomic writes -------------------------------------------------------------------------------------
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text to path via a temporary file in the same folder and os.replace: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+# -- atomic writes (rnnbench.atomic) ------------------------------------------------------------------
 
 
 def atomic_write_json(path: str | os.PathLike, obj: object) -> Path:

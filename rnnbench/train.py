@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
 from impls.registry import FRAMEWORKS
+from rnnbench.atomic import atomic_write, atomic_write_text
 from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, Dataset, Split, batches, load_dataset
 
 EVAL_BATCH_SIZE = 512
@@ -417,25 +417,6 @@ def versions(impl: str) -> dict[str, str]:
     return out
 
 
-def write_atomic(path: str, write: Callable[[Any], None]) -> None:
-    """Write path through write(binary file) into a temporary file beside it, then os.replace."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save(result: TrainResult, out: str) -> tuple[str, str]:
     """Write out/metrics.json and out/params.npz (each atomically); return their paths."""
     os.makedirs(out, exist_ok=True)
@@ -445,6 +426,6 @@ def save(result: TrainResult, out: str) -> tuple[str, str]:
     }
     text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
     metrics_path, params_path = os.path.join(out, "metrics.json"), os.path.join(out, "params.npz")
-    write_atomic(metrics_path, lambda f: f.write(text.encode("utf-8")))
-    write_atomic(params_path, lambda f: np.savez(f, **result.params))
+    atomic_write_text(metrics_path, text)
+    atomic_write(params_path, lambda f: np.savez(f, **result.params))
     return metrics_path, params_path
