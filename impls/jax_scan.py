@@ -3,7 +3,9 @@
 The forward (DESIGN.md §1): one gather of W_xh's columns for the whole batch, then a scan over time
 steps of h <- phi(x_t + h @ W_hh.T), with a record's state frozen (jnp.where with a (T, B) mask) once
 its length is reached, so the final h is h at each record's own length. The loss is the mean of
-logsumexp(logits) - logits[y]. Gradients come from `jax.value_and_grad`; clipping and the optimizer
+logsumexp(logits) - logits[y]. Gradients come from `jax.value_and_grad`, except that the recurrence has
+a hand-written backward (a `jax.custom_vjp`, `_recurrence`): a reverse scan with one dot per step, and
+dW_hh as one stacked matmul after it. Both scans unroll up to UNROLL = 8 steps. Clipping and the optimizer
 (DESIGN.md §3) are written here, in the same compiled function, and parameters and optimizer state stay
 on the device between steps (their buffers are donated to the next step).
 
@@ -42,6 +44,7 @@ from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, C
 
 # Thread settings this module made before the backend started (None: none made), shared by all models.
 _THREADS_SET: int | None = None
+UNROLL = 8  # time steps unrolled per iteration of the recurrence's loops (all of them where T <= UNROLL)
 
 
 def bucket_length(T: int) -> int:
@@ -73,21 +76,62 @@ def unpack(data: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return data[:, :-2], data[:, -2], data[:, -1]
 
 
+def _recurrence(relu: bool, unroll: int) -> Callable:
+    """h_T of h_t = phi(x_t + h_{t-1} @ W_hh.T) from h_0 = 0, with a hand-written backward (custom_vjp).
+
+    recurrence(xs (T, B, H), W_hh (H, H), alive (T, B) bool) -> h_T (B, H). A record's state is frozen
+    once t reaches its length (jnp.where with alive), so h_T is h at its own length. The backward is
+    numpy-bptt's: a reverse scan that does one (B, H) x (H, H) dot per step and saves the dz_t, then dW_hh = sum_t dz_t^T h_{t-1} as
+    ONE (H, T*B) x (T*B, H) dot after the loop, instead of autodiff's per-step outer product accumulated
+    in the loop carry. `unroll` steps of the loops are unrolled (all of them at small T): XLA's CPU
+    while loop costs a few microseconds per iteration, most of a small step.
+    """
+    phi = jax.nn.relu if relu else jnp.tanh
+
+    def forward(xs, W_hh, alive):  # -> hs (T, B, H): h_1 .. h_T
+        W_hh_T = W_hh.T  # h @ W_hh_T == (W_hh @ h.T).T
+
+        def step(h, x_alive):
+            x_t, alive_t = x_alive
+            h_new = jnp.where(alive_t[:, None], phi(x_t + h @ W_hh_T), h)  # (B, H): frozen past a length
+            return h_new, h_new
+
+        h0 = jnp.zeros(xs.shape[1:], dtype=xs.dtype)
+        return lax.scan(step, h0, (xs, alive), unroll=unroll)[1]
+
+    @jax.custom_vjp
+    def recurrence(xs, W_hh, alive):
+        return forward(xs, W_hh, alive)[-1]
+
+    def recurrence_fwd(xs, W_hh, alive):
+        hs = forward(xs, W_hh, alive)
+        return hs[-1], (hs, W_hh, alive)
+
+    def recurrence_bwd(res, dh_last):  # dh_last (B, H) -> d xs (T, B, H), d W_hh (H, H), None
+        hs, W_hh, alive = res
+
+        def step(dh, h_alive):  # dh: dL/dh_t; h = h_t
+            h, alive_t = h_alive
+            zero = jnp.zeros((), h.dtype)  # not a Python 0.0: under global x64 that is an f64 constant
+            dz = jnp.where(h > zero, dh, zero) if relu else dh * (1.0 - h * h)  # dL/d(pre-activation)
+            dz = jnp.where(alive_t[:, None], dz, zero)  # a frozen step has no pre-activation
+            return dz @ W_hh + jnp.where(alive_t[:, None], zero, dh), dz  # its state passes dh through
+
+        dzs = lax.scan(step, dh_last, (hs, alive), reverse=True, unroll=unroll)[1]  # (T, B, H)
+        T, B, H = hs.shape
+        h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]]).reshape(T * B, H)  # h_0 .. h_{T-1}
+        return dzs, dzs.reshape(T * B, H).T @ h_prev, None
+
+    recurrence.defvjp(recurrence_fwd, recurrence_bwd)
+    return recurrence
+
+
 def rnn_logits(p: dict[str, jax.Array], tokens: jax.Array, lengths: jax.Array, relu: bool) -> jax.Array:
     """The canonical forward. p keyed like Params; tokens (B, T) int32; lengths (B,) int32 -> logits (B, C)."""
-    phi = jax.nn.relu if relu else jnp.tanh
     T = tokens.shape[1]
     xs = p["W_xh"].T[tokens.T] + p["b_h"][None, None, :]  # (T, B, H): W_xh[:, x_t] + b_h, one gather
     alive = jnp.arange(T, dtype=jnp.int32)[:, None] < lengths[None, :]  # (T, B): t < L_b
-    W_hh_T = p["W_hh"].T  # (H, H): h @ W_hh_T == (W_hh @ h.T).T
-
-    def step(h, x_alive):  # h (B, H)
-        x_t, alive_t = x_alive  # (B, H), (B,)
-        h_new = phi(x_t + h @ W_hh_T)  # (B, H)
-        return jnp.where(alive_t[:, None], h_new, h), None  # frozen past a record's length
-
-    h0 = jnp.zeros(xs.shape[1:], dtype=xs.dtype)  # (B, H)
-    h_last, _ = lax.scan(step, h0, (xs, alive))  # (B, H): h at each record's length
+    h_last = _recurrence(relu, min(T, UNROLL))(xs, p["W_hh"], alive)  # (B, H)
     return h_last @ p["W_hy"].T + p["b_y"][None, :]  # (B, C)
 
 
