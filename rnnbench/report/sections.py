@@ -1,0 +1,272 @@
+"""The sections of report.md, in markdown: each its heading, the prose that says how to read it, and its
+figures and tables. Every function returns the section's lines, to be joined with newlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnbench.report import tables
+from rnnbench.report.derived import impl_kinds, rows_where, thread_counts
+from rnnbench.report.environment import environment_lines
+from rnnbench.report.findings import peak_share_verdicts
+from rnnbench.report.formatting import MB, md_table
+from rnnbench.report.reference import ISSUE5_REFERENCE
+
+
+def figure_links(figures: list[tuple[str, Path]], *prefixes: str) -> str:
+    """Markdown images of the figures whose file names start with each prefix, prefix by prefix."""
+    return "".join(
+        f"![{title}](plots/{path.name})\n"
+        for prefix in prefixes
+        for title, path in figures
+        if path.name.startswith(prefix)
+    )
+
+
+def title_section(run_id: str) -> list[str]:
+    return [f"# rnnbench report: {run_id}\n"]
+
+
+def environment_section(run_dir: Path) -> list[str]:
+    return ["## Environment\n", *environment_lines(run_dir), ""]
+
+
+def findings_section(sentences: list[str]) -> list[str]:
+    return ["## What the figures say\n", *[f"- {s}" for s in sentences], ""]
+
+
+def per_record_cost_section(headline: list[dict], figures) -> list[str]:
+    return [
+        "## Per-record cost against batch size\n",
+        (
+            "Median over the timed steps (warm-up and the first call excluded; every step ends with the "
+            "implementation's sync); the band is the interquartile range. Synthetic float32 data, V=60, C=10, "
+            "every record of length T; plain SGD.\n"
+        ),
+        figure_links(figures, "per_record_cost"),
+        tables.headline_table(headline),
+    ]
+
+
+def speedup_section(figures) -> list[str]:
+    return ["\n## Speed-up over B=1\n", figure_links(figures, "speedup")]
+
+
+def threads_section(step) -> list[str]:
+    """Per-record median at the smallest and the largest B, a column per thread count, and the ratio of
+    each thread count's cost to the fewest threads' (below 1: more threads are faster)."""
+    out = ["\n## Threads side by side\n"]
+    counts = thread_counts(step)
+    if len(counts) < 2:
+        what = f"threads={counts[0]}" if counts else "no thread count"
+        return [
+            *out,
+            f"This run measured {what} only; to see 1 and 2 threads side by side, run `rnnbench bench --threads 1,2`.\n",
+        ]
+    base = counts[0]
+    return [
+        *out,
+        (
+            f"Per-record median at the smallest and the largest batch size measured, per thread count; "
+            f"t{counts[1]}/t{base} is the cost with {counts[1]} threads over the cost with {base} (below 1: "
+            "the extra threads help). Each thread count runs in sessions of its own, with its own plots above.\n"
+        ),
+        tables.threads_table(step, counts),
+    ]
+
+
+def overhead_section(fit, figures) -> list[str]:
+    return [
+        "\n## Fixed overhead against marginal cost\n",
+        (
+            "time_per_step(B) = overhead + B x marginal, fitted by least squares on relative error to each "
+            "point's median; B* = overhead / marginal is the batch size from which the per-record work "
+            "costs more than the fixed per-step overhead.\n"
+        ),
+        figure_links(figures, "overhead_marginal", "step_time_fit"),
+        tables.fit_table(fit),
+    ]
+
+
+def efficiency_section(peak, figures) -> list[str]:
+    return [
+        "\n## Efficiency: % of this machine's matmul peak\n",
+        (
+            "Model FLOPs of a training step (rnnbench.costmodel): per record 6TH^2 + 8TH + 6CH + 9C (forward "
+            "recurrent matmul 2H^2 per time step, backward 4H^2, the head, the gather/scatter and "
+            "elementwise work), plus 2P per step for the SGD update (P parameters). The peak is the best "
+            "float32 square-matmul GFLOP/s of NumPy and PyTorch at the same thread count, measured in the same "
+            "run.\n"
+        ),
+        *([tables.peak_samples_table(peak)] if len(peak) else []),
+        "\n" + figure_links(figures, "pct_of_peak"),
+    ]
+
+
+def reference_section(step, pairs: list[tuple[str, str]], best_peak: dict[int, float]) -> list[str]:
+    """This run beside issue #5's figures (ISSUE5_REFERENCE), and % of the matmul peak at H=256, B=256."""
+    ref = ISSUE5_REFERENCE
+    T = ref["seq_len"]
+    comparison, measured = tables.reference_comparison_table(step, pairs, thread_counts(step) or [1])
+    out = [
+        "\n## Beside the reference figures of issue #5 (measured outside rnnbench)\n",
+        (
+            f"Per-record median of this run (T={T}, V={ref['vocab']}, C={ref['classes']}, {ref['dtype']}) beside "
+            f"the figures of the Performance issue: **{ref['source']}**. Those were seen on a machine of this "
+            "kind with the issue author's own scripts, not with this harness. ours / issue divides our median "
+            "by the upper end of the issue's range (by the figure itself where it gives one number); above 1, "
+            "ours is slower.\n"
+        ),
+        tables.reference_floor_table(),
+        "",
+        comparison,
+    ]
+    if not measured:
+        out.append(
+            f"\nThis run measured none of these configurations (T={T} with H=64 or 256 and B=1 or 256): the "
+            "`quick` profile does (`rnnbench bench --threads 1,2`).\n"
+        )
+    return [*out, "", *peak_share_lines(step, best_peak)]
+
+
+def peak_share_lines(step, best_peak: dict[int, float]) -> list[str]:
+    """% of the matmul peak measured with the same thread count, per implementation, at H=256, T=8,
+    B=256 (or at the run's largest configuration when it lacks that one); whether the fastest reaches
+    50% and every implementation 25%."""
+    H, T, B = 256, ISSUE5_REFERENCE["seq_len"], 256
+    sub = rows_where(step, hidden=H, seq_len=T, batch=B)
+    where = f"H={H}, T={T}, B={B}"
+    lead = f"### % of the matmul peak at {where}\n"
+    if not len(sub) and len(step):
+        H = int(step.hidden.max())
+        at_h = step[step.hidden == H]
+        T = T if (at_h.seq_len == T).any() else int(at_h.seq_len.max())
+        B = int(at_h[at_h.seq_len == T].batch.max())
+        sub = rows_where(step, hidden=H, seq_len=T, batch=B)
+        lead = (
+            f"### % of the matmul peak\n\nThis run did not measure {where}; at its largest configuration "
+            f"instead, H={H}, T={T}, B={B} (not the issue's):\n"
+        )
+        where = f"H={H}, T={T}, B={B}"
+    if not len(sub):
+        return [lead, "_(no data)_\n"]
+    return [
+        lead,
+        (
+            "Model GFLOP/s of each call as % of the float32 matmul peak measured in this run with the SAME thread "
+            "count (the peak is measured per thread count).\n"
+        ),
+        tables.peak_share_table(sub, best_peak),
+        "",
+        *peak_share_verdicts(sub, best_peak, where),
+        "",
+    ]
+
+
+def first_call_section(step, figures) -> list[str]:
+    return [
+        "\n## First call: tracing, compilation, lazy set-up\n",
+        (
+            "The first train_step (or train_epoch) of a fresh model, timed alone and never part of the "
+            "steady-state figures.\n"
+        ),
+        figure_links(figures, "first_call"),
+        tables.first_call_table(step),
+    ]
+
+
+def memory_section(step, figures) -> list[str]:
+    """Memory per point: a table per implementation, the rise over each B sweep against the cache."""
+    out = [
+        "\n## Memory against batch size\n",
+        (
+            "Per point: the BPTT activation cache the shapes call for, 4 x ((T+1) x B x H hidden states + "
+            "T x B x H pre-activation / derivative buffer) bytes (rnnbench.costmodel; float32), the only "
+            "part of a step's memory that grows with B x T x H; and the process's resident-set high-water "
+            "mark (getrusage ru_maxrss) after the point's timed calls, with how far it lies above the "
+            "resident set (/proc/self/statm) just before the point's model was created. The high-water mark "
+            "is per process and monotone: each implementation runs in a process of its own per thread "
+            "count, its points one after another with B ascending, so a point's mark includes every "
+            "earlier point's (and the framework's start-up). The kernel keeps both counters approximately: "
+            "they disagree by up to a few hundred KB, so a small negative difference means no rise (such "
+            "points are left off the plot's log axis). MB = 10^6 bytes.\n"
+        ),
+    ]
+    mem = step[step.peak_rss_bytes.notna()] if "peak_rss_bytes" in step else step.iloc[0:0]
+    if not len(mem):
+        return [*out, "_(no memory figures: this run's points were measured before rnnbench recorded them)_\n"]
+    mem = mem.copy()
+    for col in ("model_cache_bytes", "peak_rss_bytes", "rss_growth_bytes"):
+        mem[col] = mem[col].astype(float)
+    out.append(figure_links(figures, "memory"))
+    sweep = mem[mem.kind == "step"]
+    order = [impl for impl, _ in impl_kinds(sweep)]
+    rise = tables.memory_rise_rows(sweep, order)
+    if rise:
+        out.append(
+            "Over each B sweep (same process, B ascending), the rise of the high-water mark from the "
+            "smallest to the largest B beside the rise of the cache formula. A ratio near 1 (or a few: "
+            "gradients and temporaries of the same shapes) means memory grows as the BPTT cache and "
+            "nothing grows beyond it; 0 means the mark was already higher from earlier work in the "
+            "process; far above a few means something else grows with B. Where the cache rises by less "
+            f"than {tables.MIN_CACHE_RISE / MB:g} MB, allocations that do not grow with B (a first call at a new "
+            "shape, allocator pools, lazy set-up) swamp it, and no ratio is given.\n"
+        )
+        out.append(md_table(rise))
+    if order:
+        out.append("\nPer implementation, its train_step points (the epoch points' figures are in summary.csv):\n")
+    for impl, g in sorted(sweep.groupby("impl"), key=lambda x: order.index(x[0])):
+        out += [f"\n### Memory: {impl}\n", tables.memory_points_table(g)]
+    return out
+
+
+def accuracy_section(acc, acc_rows: list[dict], target, best_acc, compile_recorded: bool, figures) -> list[str]:
+    out = ["\n## Accuracy per second\n"]
+    if not acc_rows:
+        return [*out, "_(no accuracy runs in this run)_\n"]
+    out.append(
+        f"Training on {acc.data.iloc[0]} with plain SGD (gradient norm clipped), the same epochs for every "
+        f"batch size, lr = lr(B=1) x sqrt(B); validation accuracy against training seconds (evaluation "
+        f"excluded), two ways: the wall clock, a jitted implementation's compilations included (left "
+        f"panels; train_seconds), and the steady state without them (right panels; train_seconds - "
+        f"compile_seconds, the seconds spent in calls that compiled: the whole wall time of each such call, "
+        f"its execution included, so where a call that compiled is a long fused chunk of training the "
+        f"steady-state clock leaves that chunk's work out too). Target accuracy {target:.3f}"
+        f"{'' if best_acc is None else f' ({target / best_acc:.2f} x the best, {best_acc:.3f})'}; "
+        "time to target is read at the evaluations, so it is as fine as their spacing, and given both "
+        "ways.\n"
+    )
+    if not compile_recorded:
+        out.append(
+            "This run's accuracy records predate compile_seconds: compilation is counted as 0 s, so "
+            "both clocks read the same.\n"
+        )
+    return [*out, figure_links(figures, "accuracy_vs_time"), tables.accuracy_table(acc_rows)]
+
+
+def checks_section(summary) -> list[str]:
+    bad = summary[summary.status != "ok"] if len(summary) else summary
+    if len(bad):
+        return ["\n## Checks\n", tables.checks_table(bad)]
+    return [
+        "\n## Checks\n",
+        f"All {len(summary)} sweep points passed: losses finite and falling, timed parts add up to the loop.\n",
+    ]
+
+
+def files_section() -> list[str]:
+    return [
+        "\n## Files\n",
+        "- samples.csv: every timed call (kinds step, epoch, first_call_step, first_call_epoch)",
+        (
+            "- summary.csv: one row per point (memory: model_cache_bytes, rss_before_bytes, peak_rss_bytes, "
+            "rss_growth_bytes); fit.csv: the cost model; peak.csv: the matmul samples"
+        ),
+        (
+            "- accuracy.csv: every evaluation of every training run (compile_seconds: the part of train_seconds "
+            "spent compiling); machine.json: the environment"
+        ),
+        "- points/: one JSON file per finished point (the source of every table here)",
+        "- pytest-benchmark-t*.json: pytest-benchmark's own records",
+        "",
+    ]
