@@ -14,8 +14,15 @@ Compilations. A jitted function compiles once per input shape, so T is padded up
 is exact because of the mask. `model.trace_counts` counts the traces (each one a compilation) of each
 function, for the tests, and `model.compile_seconds` the seconds JAX itself reports spending in
 tracing, lowering and XLA compilation (its jax.monitoring duration events), so that a training clock
-can report compilation apart, without the run time of the call that compiled. `train_epoch` runs a whole epoch of equally shaped batches as ONE compiled
-call (a `lax.scan` over the stacked batches, the step inside it).
+can report compilation apart, without the run time of the call that compiled.
+
+The fused epoch. `train_epoch` pads every batch of the call to ONE T_pad (the largest bucket among
+them) and runs each run of equal-B batches as ONE compiled call (a `lax.scan` over the stacked batches,
+the step inside it), so an epoch of many lengths and a smaller last batch compiles two functions (the
+fused epoch and the step for the last batch) and later epochs of the same shape none. Where the buckets
+differ, the fused call uses `_ragged_recurrence`: forward and backward time loops are `lax.fori_loop`s
+that stop at each batch's own longest record, so a short batch does not pay for T_pad steps (not
+unrolled, which costs ~10% on small batches, so a call whose batches share one bucket keeps the unrolled scans).
 
 float64. 64-bit types are enabled only while a float64 model runs (the `jax.enable_x64(True)` context
 around each of its calls), so importing this module changes nothing for other JAX code; every array
@@ -140,12 +147,72 @@ def _recurrence(relu: bool, unroll: int) -> Callable:
     return recurrence
 
 
-def rnn_logits(p: dict[str, jax.Array], tokens: jax.Array, lengths: jax.Array, relu: bool) -> jax.Array:
-    """The canonical forward. p keyed like Params; tokens (B, T) int32; lengths (B,) int32 -> logits (B, C)."""
+def _ragged_recurrence(relu: bool) -> Callable:
+    """`_recurrence` with a dynamic trip count: only the first n = max(lengths) of T_pad steps run.
+
+    recurrence(xs (T_pad, B, H), W_hh (H, H), alive (T_pad, B) bool, n 0-d int32) -> h_n (B, H), which
+    is h_T of `_recurrence` since every record is frozen from step n on. For a batch padded past its own
+    longest record (all batches of a mixed epoch share one T_pad, so that they share one compilation),
+    the loops are `lax.fori_loop`s up to n over fixed (T_pad, B, H) buffers, forward and backward alike
+    (the hand-written backward is why a dynamic trip count is possible: autodiff never differentiates
+    the while loop); steps from n on stay zero in hs and in the dz_t, so they add nothing to dW_hh. No
+    step is unrolled: a dynamic trip count cannot be.
+    """
+    phi = jax.nn.relu if relu else jnp.tanh
+
+    def forward(xs, W_hh, alive, n):  # -> h_n (B, H), hs (T_pad, B, H): h_1 .. h_n, zeros after
+        W_hh_T = W_hh.T
+
+        def step(t, carry):
+            h, hs = carry
+            h_new = jnp.where(alive[t][:, None], phi(xs[t] + h @ W_hh_T), h)
+            return h_new, hs.at[t].set(h_new)
+
+        h0 = jnp.zeros(xs.shape[1:], dtype=xs.dtype)
+        return lax.fori_loop(0, n, step, (h0, jnp.zeros_like(xs)))
+
+    @jax.custom_vjp
+    def recurrence(xs, W_hh, alive, n):
+        return forward(xs, W_hh, alive, n)[0]
+
+    def recurrence_fwd(xs, W_hh, alive, n):
+        h, hs = forward(xs, W_hh, alive, n)
+        return h, (hs, W_hh, alive, n)
+
+    def recurrence_bwd(res, dh_last):  # as `_recurrence`'s, over steps n - 1 .. 0
+        hs, W_hh, alive, n = res
+        zero = jnp.zeros((), hs.dtype)
+
+        def step(k, carry):
+            dh, dzs = carry
+            t = n - 1 - k
+            h, alive_t = hs[t], alive[t][:, None]
+            dz = jnp.where(h > zero, dh, zero) if relu else dh * (1.0 - h * h)
+            dz = jnp.where(alive_t, dz, zero)
+            return dz @ W_hh + jnp.where(alive_t, zero, dh), dzs.at[t].set(dz)
+
+        dzs = lax.fori_loop(0, n, step, (dh_last, jnp.zeros_like(hs)))[1]  # (T_pad, B, H)
+        T, B, H = hs.shape
+        h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]]).reshape(T * B, H)
+        return dzs, dzs.reshape(T * B, H).T @ h_prev, None, None
+
+    recurrence.defvjp(recurrence_fwd, recurrence_bwd)
+    return recurrence
+
+
+def rnn_logits(
+    p: dict[str, jax.Array], tokens: jax.Array, lengths: jax.Array, relu: bool, ragged: bool = False
+) -> jax.Array:
+    """The canonical forward. p keyed like Params; tokens (B, T) int32; lengths (B,) int32 -> logits (B, C).
+
+    ragged: run the time loops only up to max(lengths) (`_ragged_recurrence`) instead of all T steps."""
     T = tokens.shape[1]
     xs = p["W_xh"].T[tokens.T] + p["b_h"][None, None, :]  # (T, B, H): W_xh[:, x_t] + b_h, one gather
     alive = jnp.arange(T, dtype=jnp.int32)[:, None] < lengths[None, :]  # (T, B): t < L_b
-    h_last = _recurrence(relu, min(T, UNROLL))(xs, p["W_hh"], alive)  # (B, H)
+    if ragged:
+        h_last = _ragged_recurrence(relu)(xs, p["W_hh"], alive, jnp.max(lengths))  # (B, H)
+    else:
+        h_last = _recurrence(relu, min(T, UNROLL))(xs, p["W_hh"], alive)  # (B, H)
     return h_last @ p["W_hy"].T + p["b_y"][None, :]  # (B, C)
 
 
@@ -297,34 +364,36 @@ class JaxScan(RNNImpl):
             call.lower = jitted.lower  # ahead-of-time lowering stays available (the tests inspect it)
             return call
 
-        def loss_fn(params: dict, data: jax.Array) -> jax.Array:  # data (B, T_pad + 2) int32 -> 0-d
+        def loss_fn(params: dict, data: jax.Array, ragged: bool = False) -> jax.Array:  # data (B, T_pad + 2) -> 0-d
             tokens, lengths, labels = unpack(data)
-            return mean_cross_entropy(rnn_logits(params, tokens, lengths, relu), labels)
+            return mean_cross_entropy(rnn_logits(params, tokens, lengths, relu, ragged), labels)
 
         def logits(state, data):  # state (S, P) -> (B, C)
             tokens, lengths, _ = unpack(data)
             return rnn_logits(layout.unflatten(state[0]), tokens, lengths, relu)
 
-        def loss_and_grads(state, data):  # -> loss 0-d, flat grads (P,)
-            loss, grads = jax.value_and_grad(loss_fn)(layout.unflatten(state[0]), data)
+        def loss_and_grads(state, data, ragged=False):  # -> loss 0-d, flat grads (P,)
+            loss, grads = jax.value_and_grad(loss_fn)(layout.unflatten(state[0]), data, ragged)
             return loss, layout.flatten(grads)
 
-        def step(state, data_bias):  # state (S, P); data (B, T_pad + 2); bias (2,) or None
+        def step(state, data_bias, ragged=False):  # state (S, P); data (B, T_pad + 2); bias (2,) or None
             data, bias = data_bias
-            loss, g = loss_and_grads(state, data)
+            loss, g = loss_and_grads(state, data, ragged)
             return apply_update(spec, state, clip_grads(g, clip), bias), loss
 
         def train_step(state, data, bias):
             return step(state, (data, bias))
 
-        def train_epoch(state, data, bias):  # data (N, B, T_pad + 2); bias (N, 2) or None -> losses (N,)
-            return lax.scan(step, state, (data, bias))
+        def train_epoch(state, data, bias, ragged):  # data (N, B, T_pad + 2); bias (N, 2) or None -> losses (N,)
+            return lax.scan(lambda st, db: step(st, db, ragged), state, (data, bias))
 
         self._logits_fn = timing_compiles(jax.jit(counted("logits", logits)))
         self._grads_fn = timing_compiles(jax.jit(counted("loss_and_grads", loss_and_grads)))
         # The old state is dead once a step has run: donate its buffer to the new one.
         self._step_fn = timing_compiles(jax.jit(counted("train_step", train_step), donate_argnums=0))
-        self._epoch_fn = timing_compiles(jax.jit(counted("train_epoch", train_epoch), donate_argnums=0))
+        self._epoch_fn = timing_compiles(
+            jax.jit(counted("train_epoch", train_epoch), donate_argnums=0, static_argnums=3)
+        )
 
     @property
     def compile_count(self) -> int:
@@ -350,39 +419,43 @@ class JaxScan(RNNImpl):
             grads = self.layout.unflatten(np.array(flat, dtype=self.dtype), xp=np)  # views of one host copy
             return float(loss), grads
 
-    def _train_step(self, batch: Batch) -> float:
+    def _train_step(self, batch: Batch, T_pad: int | None = None) -> float:
         bias = self._bias(1)
         with self._precision():
-            data = pack(batch, bucket_length(batch.t_max))
+            data = pack(batch, T_pad or bucket_length(batch.t_max))
             self.state, loss = self._step_fn(self.state, data, None if bias is None else bias[0])
             self.step_count += 1
             return float(loss)
 
     def _train_epoch(self, batches: list[Batch]) -> list[float]:
-        """Runs of consecutive batches with one (B, T bucket) go through the fused epoch function:
-        an epoch of equally shaped batches in one call; a run within a mixed epoch in power-of-two
-        chunks, so that only log2(run length) chunk sizes are ever compiled. A chunk of one is a step."""
-        shapes = [(b.size, bucket_length(b.t_max)) for b in batches]
+        """All batches of the call are padded to one T_pad, the largest bucket among them, so that only
+        B splits the call: each run of consecutive equal-B batches goes through the fused epoch function,
+        a run of one through train_step (at T_pad too). A run that is all of the call but at most one
+        batch (an epoch and its smaller last batch) is one call; other runs go in power-of-two chunks,
+        so that only log2(run length) chunk sizes are ever compiled. Where the batches' buckets differ,
+        the fused function runs each batch's time loops only to its own longest record (`ragged`)."""
+        buckets = [bucket_length(b.t_max) for b in batches]
+        T_pad, ragged = max(buckets), min(buckets) != max(buckets)
         losses: list[float] = []
         start = 0
         while start < len(batches):
             end = start + 1
-            while end < len(batches) and shapes[end] == shapes[start]:
+            while end < len(batches) and batches[end].size == batches[start].size:
                 end += 1
             run = end - start
-            chunk = run if run == len(batches) else 1 << (run.bit_length() - 1)
-            losses += self._fused(batches[start : start + chunk], shapes[start][1])
+            chunk = run if run >= len(batches) - 1 else 1 << (run.bit_length() - 1)
+            losses += self._fused(batches[start : start + chunk], T_pad, ragged)
             start += chunk
         return losses
 
-    def _fused(self, batches: list[Batch], T_pad: int) -> list[float]:
-        """N equally shaped batches in one compiled call -> their N losses."""
+    def _fused(self, batches: list[Batch], T_pad: int, ragged: bool) -> list[float]:
+        """N batches of one B padded to T_pad, in one compiled call -> their N losses."""
         if len(batches) == 1:
-            return [self._train_step(batches[0])]
+            return [self._train_step(batches[0], T_pad)]
         data = np.stack([pack(b, T_pad) for b in batches])  # (N, B, T_pad + 2) int32
         bias = self._bias(len(batches))
         with self._precision():
-            self.state, losses = self._epoch_fn(self.state, data, bias)
+            self.state, losses = self._epoch_fn(self.state, data, bias, ragged)
             self.step_count += len(batches)
             return np.asarray(losses, dtype=np.float64).tolist()
 

@@ -90,19 +90,61 @@ def test_bucket_length():
     assert len(set(buckets)) <= 40  # logarithmically many shapes, hence compilations
 
 
-def test_mixed_shapes_epoch_compiles_few_chunk_sizes():
-    """A mixed epoch runs its equal-shape runs in power-of-two chunks: few compilations, in order."""
+def test_mixed_length_epoch_compiles_at_most_two_functions():
+    """An epoch of many T and a smaller last batch: one fused call (all batches padded to the largest
+    bucket, each batch's time loop only as long as its longest record) and one step; nothing new the
+    second time. Same losses and parameters as the per-step loop and as numpy-bptt."""
+    config = make_config("float64")
+    lengths = [3, 12, 1, 7, 5, 16, 2, 9, 4, 12, 6]
+    batches = [ragged_batch(config, 4, T, seed=i) for i, T in enumerate(lengths)] + [
+        ragged_batch(config, 3, 5, seed=99)
+    ]
+    options = {"optimizer": impls.Adam(lr=0.02), "clip": impls.ClipNorm(0.5)}
+    fused = impls.load("jax-scan", config, random_params(config, seed=2), **options)
+    stepped = impls.load("jax-scan", config, random_params(config, seed=2), **options)
+    ref = impls.load("numpy-bptt", config, random_params(config, seed=2), **options)
+    for epoch in range(2):
+        losses = fused.train_epoch(batches)
+        assert fused.trace_counts == {"logits": 0, "loss_and_grads": 0, "train_step": 1, "train_epoch": 1}
+        expected = [stepped.train_step(b) for b in batches]
+        np.testing.assert_allclose(losses, expected, rtol=1e-12, err_msg=f"losses of epoch {epoch}")
+        assert_params_close(fused.get_params(), stepped.get_params(), 1e-12, f"after epoch {epoch}")
+        np.testing.assert_allclose(losses, ref.train_epoch(batches), rtol=tolerances.FLOAT64)
+        assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, f"numpy-bptt, epoch {epoch}")
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_mixed_length_epoch_of_single_records(nonlinearity):
+    """B = 1 with records of many lengths: one compilation, numpy-bptt's losses and parameters."""
+    config = make_config("float64", nonlinearity)
+    records = ragged_batch(config, 30, 11, seed=4)
+    batches = [
+        impls.Batch(
+            records.tokens[i : i + 1, : records.lengths[i]], records.lengths[i : i + 1], records.labels[i : i + 1]
+        )
+        for i in range(30)
+    ]
+    assert len({jax_scan.bucket_length(b.t_max) for b in batches}) > 1
+    fused = impls.load("jax-scan", config, random_params(config, seed=1), optimizer=impls.SGD(lr=0.1, momentum=0.9))
+    ref = impls.load("numpy-bptt", config, random_params(config, seed=1), optimizer=impls.SGD(lr=0.1, momentum=0.9))
+    np.testing.assert_allclose(fused.train_epoch(batches), ref.train_epoch(batches), rtol=tolerances.FLOAT64)
+    assert fused.trace_counts == {"logits": 0, "loss_and_grads": 0, "train_step": 0, "train_epoch": 1}
+    assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "after the epoch")
+
+
+def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes():
+    """Runs of one B within a mixed epoch go in power-of-two chunks: few compilations, in order."""
     model = make_model("float64")
     config = model.config
     shapes = [(2, 5)] * 7 + [(3, 5)] * 1 + [(2, 12)] * 5 + [(2, 5)] * 6
     batches = [ragged_batch(config, B, T, seed=i) for i, (B, T) in enumerate(shapes)]
     stepped = make_model("float64")
     expected = [stepped.train_step(b) for b in batches]
-    np.testing.assert_allclose(model.train_epoch(batches), expected, rtol=1e-13)
-    assert_params_close(model.get_params(), stepped.get_params(), 1e-13, "after a mixed epoch")
-    # chunks: 4 2 1 | 1 | 4 1 | 4 2 -> epoch shapes (4,B2,T8) (2,B2,T8) (4,B2,T16), steps (B2,T8) (B3,T8) (B2,T16)
+    np.testing.assert_allclose(model.train_epoch(batches), expected, rtol=1e-12)
+    assert_params_close(model.get_params(), stepped.get_params(), 1e-12, "after a mixed epoch")
+    # All at T_pad 16; chunks by B: 4 2 1 | 1 | 8 2 1 -> epochs of N = 4, 2, 8 (B2), steps (B2) (B3)
     assert model.trace_counts["train_epoch"] == 3
-    assert model.trace_counts["train_step"] == 3
+    assert model.trace_counts["train_step"] == 2
 
 
 # -- (3): the fused epoch --------------------------------------------------------------------------
