@@ -48,8 +48,10 @@ def _quiet_numpy() -> np.errstate:
 class TrainConfig:
     """Everything that decides a training run (the CLI flags of `rnnbench train`, one for one).
 
-    eval_every: evaluate on the validation split every this many training records as well as at each
-    epoch's end (0 = at epoch ends only, which lets an implementation fuse a whole epoch).
+    eval_every: evaluate on the validation split every this many training records (rounded up to whole
+    batches, counted from each epoch's start) as well as at each epoch's end (0 = at epoch ends only,
+    which lets an implementation fuse a whole epoch). Every epoch is cut at the same batch counts, so
+    a JIT implementation sees the same chunk shapes every epoch and compiles them once.
     clip_value and clip_norm exclude each other; momentum applies to sgd only. threads: 1 by default,
     because this model's matrices are too small to gain from more and a multi-threaded BLAS slows down
     many times over when another process holds a core; None leaves the framework's own setting.
@@ -315,17 +317,9 @@ def train(
             epoch_start = clock["train"]
             epoch_loss, epoch_records = 0.0, 0
             chunks = [epoch_batches]
-            if cfg.eval_every:  # cut the epoch where the records seen pass a multiple of eval_every
-                chunks, chunk, seen = [], [], state["records"]
-                next_eval = (seen // cfg.eval_every + 1) * cfg.eval_every
-                for b in epoch_batches:
-                    chunk.append(b)
-                    seen += b.size
-                    if seen >= next_eval:
-                        chunks.append(chunk)
-                        chunk, next_eval = [], (seen // cfg.eval_every + 1) * cfg.eval_every
-                if chunk:
-                    chunks.append(chunk)
+            if cfg.eval_every:  # the same cut points every epoch: the same chunk shapes every epoch
+                per_chunk = -(-cfg.eval_every // cfg.batch_size)  # batches between evaluations
+                chunks = [epoch_batches[i : i + per_chunk] for i in range(0, len(epoch_batches), per_chunk)]
             for k, chunk in enumerate(chunks):
                 loss_sum = run_chunk(chunk, epoch)
                 records = sum(b.size for b in chunk)

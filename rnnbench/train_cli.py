@@ -138,7 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_non_negative_int,
         default=d.eval_every,
         metavar="N",
-        help="also evaluate on the validation split every N training records; 0 = at epoch ends only, "
+        help="also evaluate on the validation split every N training records (whole batches, counted from "
+        "each epoch's start); 0 = at epoch ends only, "
         "which lets an implementation fuse the epoch (default: %(default)s)",
     )
     add(

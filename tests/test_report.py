@@ -374,7 +374,7 @@ def test_report_figures_come_from_the_data(built_report):
     assert "numpy-bptt's fused train_epoch costs" in text
     # accuracy: best 0.75 -> target 0.675, first reached at the evaluation with 0.75 (i = 4)
     assert "Target accuracy 0.675" in text
-    assert "reached first by numpy-bptt with B=16, after 0.50 s of training" in text
+    assert "reached first by numpy-bptt with B=16 (threads=1), after 0.50 s of training" in text
     assert "All 42 points passed their checks" in text or "All 42 sweep points passed" in text
     assert "Test CPU" in text
 
@@ -540,4 +540,4 @@ def test_report_accuracy_with_compile_seconds(rich_report):
     row = next(x for x in text.splitlines() if x.startswith("| numpy-bptt | 1 | 16 |"))
     assert "| 0.00 |" in row
     assert "| 1.00 s | 1.00 s |" in row
-    assert "with compilation left out, first is jax-scan with B=16, after 0.80 s" in text
+    assert "with compilation left out, first is jax-scan with B=16 (threads=1), after 0.80 s" in text

@@ -31,8 +31,7 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
 
     headline = derived.headline_rows(step)
     acc_rows = derived.accuracy_rows(acc, target)
-    peak_best = max(best_peak.values(), default=None)
-    sentences = findings(step, fit, headline, acc_rows, target, peak_best, derived.check_counts(summary))
+    sentences = findings(step, fit, headline, acc_rows, target, best_peak, derived.check_counts(summary))
 
     md = [
         *sections.title_section(_run_id(summary, run_dir)),

@@ -10,12 +10,12 @@ from rnnbench.report.formatting import call_label, call_name, fmt_time
 POOR_FIT = 0.25  # a fit whose worst relative error exceeds this gets a caveat in the report
 
 
-def findings(step, fit, headline, acc_rows, target, peak_best, checks) -> list[str]:
+def findings(step, fit, headline, acc_rows, target, best_peak, checks) -> list[str]:
     """Plain statements derived from the data, in the order the report gives them."""
     steps = step[step.kind == "step"]
     return [
         *shape_findings(steps, fit, headline),
-        *efficiency_findings(step, peak_best),
+        *efficiency_findings(step, best_peak),
         *first_call_findings(step),
         *fused_epoch_findings(step[step.kind == "epoch"], steps),
         *accuracy_findings(acc_rows, target),
@@ -100,19 +100,23 @@ def _poor_fits(f, tag: str) -> list[str]:
     ]
 
 
-def efficiency_findings(step, peak_best: float | None) -> list[str]:
-    """The highest % of the matmul peak of any point, and the highest at the smallest B."""
+def efficiency_findings(step, best_peak: dict[int, float]) -> list[str]:
+    """The highest % of the matmul peak of any point, and the highest at the smallest B, each against
+    the peak measured with the point's own thread count."""
     valid = step[step.pct_of_peak.notna()]
-    if not peak_best or not len(valid):
+    if not best_peak or not len(valid):
         return []
     top = valid.loc[valid.pct_of_peak.astype(float).idxmax()]
     at1 = valid[valid.batch == valid.batch.min()]
     top1 = at1.loc[at1.pct_of_peak.astype(float).idxmax()]
+    peak = best_peak.get(int(top.threads))
+    peak_text = f" ({peak:.1f} GFLOP/s with {int(top.threads)} thread(s))" if peak else ""
     return [
         (
-            f"The highest efficiency is {float(top.pct_of_peak):.1f}% of this machine's float32 matmul peak "
-            f"({peak_best:.1f} GFLOP/s): {top.impl} ({top.kind}) at H={top.hidden}, T={top.seq_len}, "
-            f"B={top.batch}; at B={top1.batch} the best is {float(top1.pct_of_peak):.2f}% ({top1.impl})."
+            f"The highest efficiency is {float(top.pct_of_peak):.1f}% of this machine's float32 matmul peak"
+            f"{peak_text}: {top.impl} ({top.kind}) at H={top.hidden}, T={top.seq_len}, B={top.batch}, "
+            f"threads={int(top.threads)}; at B={top1.batch} the best is {float(top1.pct_of_peak):.2f}% "
+            f"({top1.impl}, threads={int(top1.threads)})."
         )
     ]
 
@@ -159,9 +163,11 @@ def accuracy_findings(acc_rows: list[dict], target: float | None) -> list[str]:
         first = min(reached, key=lambda r: r["time_to_target"])
         steady = min(reached, key=lambda r: r["time_to_target_steady"])
         out.append(
-            f"Validation accuracy {target:.3f} is reached first by {first['impl']} with B={first['batch']}, "
+            f"Validation accuracy {target:.3f} is reached first by {first['impl']} with B={first['batch']} "
+            f"(threads={first['threads']}), "
             f"after {first['time_to_target']:.2f} s of training (wall clock, compilation included); "
-            f"with compilation left out, first is {steady['impl']} with B={steady['batch']}, after "
+            f"with compilation left out, first is {steady['impl']} with B={steady['batch']} "
+            f"(threads={steady['threads']}), after "
             f"{steady['time_to_target_steady']:.2f} s."
         )
     smallest = min(x["batch"] for x in acc_rows)
@@ -169,14 +175,18 @@ def accuracy_findings(acc_rows: list[dict], target: float | None) -> list[str]:
         faster = [
             x
             for x in acc_rows
-            if x["impl"] == r["impl"] and x["batch"] != r["batch"] and x["time_to_target"] is not None
+            if x["impl"] == r["impl"]
+            and x["threads"] == r["threads"]
+            and x["batch"] != r["batch"]
+            and x["time_to_target"] is not None
         ]
         if r["time_to_target"] is None or not faster:
             continue
         best = min(faster, key=lambda x: x["time_to_target"])
         ratio = r["time_to_target"] / best["time_to_target"] if best["time_to_target"] > 0 else math.inf
         out.append(
-            f"{r['impl']}: per-record SGD (B={r['batch']}) takes {r['time_to_target']:.2f} s to the target, "
+            f"{r['impl']} (threads={r['threads']}): per-record SGD (B={r['batch']}) takes "
+            f"{r['time_to_target']:.2f} s to the target, "
             f"B={best['batch']} takes {best['time_to_target']:.2f} s ({ratio:.1f}x); without compilation "
             f"{r['time_to_target_steady']:.2f} s and {best['time_to_target_steady']:.2f} s."
         )
