@@ -41,5 +41,5 @@ def test_step_cost(step_point, bench, benchmark, request):
 
 
 def test_epoch_cost(epoch_point, bench, benchmark, request):
-    """One fused train_epoch over profile.epoch_batches same-shaped batches per timed call."""
+    """One fused train_epoch over profile.batches_per_epoch(B) same-shaped batches per timed call."""
     _measure(epoch_point, bench, benchmark, request)

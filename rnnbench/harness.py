@@ -8,8 +8,10 @@ Three kinds of point, each measured on a fresh model and returned as a JSON-read
   token mod C, so the loss can fall). The first train_step is timed alone (tracing, compilation, lazy
   initialisation: kind first_call_step); `warmup` more steps are thrown away; then `rounds` rounds of
   `iterations` steps are timed, each step ending with model.sync() (kind step).
-* epoch: the same for `train_epoch` over `epoch_batches` same-shaped batches, for implementations
-  that fuse an epoch (jax-scan): per-record cost = seconds / (epoch_batches * B).
+* epoch: the same for `train_epoch` over N same-shaped batches, for implementations that fuse an
+  epoch (jax-scan): N = max(epoch_batches, epoch_records // B), so that a small-B epoch holds enough
+  records for its per-call cost (stacking, dispatch) to be amortised as in a real epoch;
+  per-record cost = seconds / (N * B).
 * accuracy: rnnbench.train.train on a real data set, validation accuracy against training seconds.
 
 Every step and epoch point also records memory (`current_rss_bytes`, `peak_rss_bytes`,
@@ -65,6 +67,7 @@ class Profile:
     max_iterations: int
     epoch_batches: int
     epoch_rounds: int
+    epoch_records: int
     peak_sizes: tuple[int, ...]
     peak_repeats: int
     data: str
@@ -84,6 +87,10 @@ class Profile:
         as 1/sqrt(B); the same rule for every implementation)."""
         return self.lr_b1 * math.sqrt(batch)
 
+    def batches_per_epoch(self, batch: int) -> int:
+        """N, the batches of one timed train_epoch call at batch size B."""
+        return max(self.epoch_batches, self.epoch_records // batch)
+
     def with_overrides(self, **kw) -> Profile:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
@@ -100,6 +107,7 @@ PROFILES: dict[str, Profile] = {
         round_seconds=1.0,
         max_iterations=2,
         epoch_batches=4,
+        epoch_records=8,
         epoch_rounds=1,
         peak_sizes=(64,),
         peak_repeats=1,
@@ -124,6 +132,7 @@ PROFILES: dict[str, Profile] = {
         round_seconds=0.04,
         max_iterations=40,
         epoch_batches=16,
+        epoch_records=1024,
         epoch_rounds=7,
         peak_sizes=(256, 512, 1024),
         peak_repeats=5,
@@ -145,6 +154,7 @@ PROFILES: dict[str, Profile] = {
         round_seconds=0.1,
         max_iterations=100,
         epoch_batches=32,
+        epoch_records=4096,
         epoch_rounds=9,
         peak_sizes=(256, 512, 1024, 2048),
         peak_repeats=7,
@@ -318,7 +328,7 @@ def measure_step(
     config = impls.ModelConfig(SYNTH_VOCAB, point.hidden, SYNTH_CLASSES, dtype="float32")
     params = impls.init_params(config, seed=SEED)
     epoch = point.kind == "epoch"
-    pool = synthetic_batches(point.batch, point.seq_len, profile.epoch_batches if epoch else STEP_POOL)
+    pool = synthetic_batches(point.batch, point.seq_len, profile.batches_per_epoch(point.batch) if epoch else STEP_POOL)
     checks = Checks(loss_before=reference_loss(config, params, pool[0]))
     rss_before = current_rss_bytes()  # the model, its first call, warm-up and timed calls come after
     model = impls.load(
