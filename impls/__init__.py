@@ -25,6 +25,7 @@ from impls.core import (
     NonFiniteLossError,
     Optimizer,
     Params,
+    StepMemory,
     init_params,
     validate_params,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Optimizer",
     "Params",
     "RNNImpl",
+    "StepMemory",
     "available",
     "device_present",
     "framework_installed",

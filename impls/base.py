@@ -24,6 +24,7 @@ from impls.core import (
     ModelConfig,
     Optimizer,
     Params,
+    StepMemory,
     validate_params,
 )
 from impls.registry import DEVICES
@@ -99,6 +100,12 @@ class RNNImpl(abc.ABC):
         """Block until all queued device work is done (a no-op where work is synchronous)."""
         self._sync()
 
+    def step_memory(self, batch: Batch) -> StepMemory:
+        """Run one `train_step` on the batch (the parameters update as by train_step) and report the most
+        memory it held at once beyond what was allocated when it began, as the framework accounts it.
+        The accounting can slow that step: time steps elsewhere."""
+        return self._step_memory(self._check(batch))
+
     def thread_info(self) -> dict[str, object]:
         """What this implementation's framework uses for threads (for benchmark records)."""
         return {"requested": self.threads}
@@ -125,6 +132,10 @@ class RNNImpl(abc.ABC):
 
     def _sync(self) -> None:
         return None
+
+    def _step_memory(self, batch: Batch) -> StepMemory:
+        self._train_step(batch)
+        return StepMemory(None, f"not measured: {self.name} has no allocator accounting")
 
     def _set_threads(self, threads: int) -> None:
         return None

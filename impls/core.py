@@ -278,3 +278,16 @@ Optimizer: TypeAlias = SGD | Adam
 Clip: TypeAlias = ClipValue | ClipNorm | None
 
 CLIP_NORM_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class StepMemory:
+    """What one training step allocated at its peak, beyond what was allocated when it began: the
+    BPTT cache (hidden states and pre-activations, B x T x H each), gradients and temporaries.
+
+    peak_bytes: None where the framework gives no way to see it. method: how it was counted, in words
+    (each framework's own allocator accounting, or its compiler's buffer plan), so that a reader knows
+    what two implementations' figures have in common."""
+
+    peak_bytes: int | None
+    method: str

@@ -51,7 +51,7 @@ import numpy as np
 from jax import lax
 
 from impls.base import RNNImpl
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params
+from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params, StepMemory
 
 # Thread settings this module made before the backend started (None: none made), shared by all models.
 _THREADS_SET: int | None = None
@@ -468,6 +468,23 @@ class JaxScan(RNNImpl):
             self.state, loss = self._step_fn(self.state, data, None if bias is None else bias[0])
             self.step_count += 1
             return float(loss)
+
+    def _step_memory(self, batch: Batch) -> StepMemory:
+        self._train_step(batch)  # compiles the step for these shapes if it is new
+        bias = self._bias(1)
+        with self._precision():
+            data = pack(batch, bucket_length(batch.t_max))
+            # The same shapes as the step just run: XLA's compilation cache answers, nothing recompiles.
+            compiled = self._step_fn.lower(self.state, data, None if bias is None else bias[0]).compile()
+        stats = compiled.memory_analysis()
+        if stats is None:
+            return StepMemory(None, "not measured: XLA gave no memory analysis")
+        # The state is donated and aliased to the new state; the batch and the loss are not.
+        unaliased = stats.argument_size_in_bytes + stats.output_size_in_bytes - 2 * stats.alias_size_in_bytes
+        return StepMemory(
+            stats.temp_size_in_bytes + unaliased,
+            "XLA buffer assignment of the compiled step (temporaries + arguments and outputs not aliased)",
+        )
 
     def _train_epoch(self, batches: list[Batch]) -> list[float]:
         """All batches of the call are padded to one T_pad, the largest bucket among them, so that only

@@ -6,10 +6,24 @@ handled by freezing a record's hidden state once its length is reached, so h_T =
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 from impls.base import RNNImpl
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Adam, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params
+from impls.core import (
+    CLIP_NORM_EPS,
+    PARAM_NAMES,
+    SGD,
+    Adam,
+    Batch,
+    Clip,
+    ClipNorm,
+    ClipValue,
+    Optimizer,
+    Params,
+    StepMemory,
+)
 
 # Above this vocabulary size, dW_xh is accumulated by sorting token ids instead of a one-hot matmul.
 ONE_HOT_MAX_VOCAB = 512
@@ -203,3 +217,18 @@ class NumpyBPTT(RNNImpl):
 
     def _get_params(self) -> Params:
         return {k: v.copy() for k, v in self.p.items()}
+
+    def _step_memory(self, batch: Batch) -> StepMemory:
+        # NumPy reports every array's data buffer to tracemalloc; a caller already tracing keeps its trace.
+        was_tracing = tracemalloc.is_tracing()
+        if not was_tracing:
+            tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            before, _ = tracemalloc.get_traced_memory()
+            self._train_step(batch)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            if not was_tracing:
+                tracemalloc.stop()
+        return StepMemory(max(0, peak - before), "tracemalloc peak (NumPy arrays and Python objects)")

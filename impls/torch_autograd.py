@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from impls.base import RNNImpl
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params
+from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params, StepMemory
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -188,12 +188,52 @@ class TorchImpl(RNNImpl):
     def _get_params(self) -> Params:
         return self._split_host(self.flat.cpu().numpy())
 
+    def _step_memory(self, batch: Batch) -> StepMemory:
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+            torch.cuda.reset_peak_memory_stats(self.dev)
+            before = torch.cuda.memory_allocated(self.dev)
+            self._train_step(batch)  # ends with loss.item(), which waits for the device
+            peak = torch.cuda.max_memory_allocated(self.dev) - before
+            return StepMemory(max(0, peak), "torch.cuda.max_memory_allocated (the CUDA caching allocator)")
+        peak = cpu_allocation_peak(lambda: self._train_step(batch))
+        return StepMemory(peak, "torch CPU allocator events (autograd profiler, profile_memory)")
+
     def _split_host(self, flat: np.ndarray) -> Params:
         """A host (N,) array laid out like self.flat -> canonical Params, each its own C-contiguous copy."""
         out = split_flat(flat, self.shapes)
         if self.xh_transposed:
             out["W_xh"] = out["W_xh"].T
         return {k: np.ascontiguousarray(v).copy() for k, v in out.items()}
+
+
+def cpu_allocation_peak(run) -> int:
+    """Bytes in use at the peak of run() beyond those in use when it began, from the CPU allocator's
+    allocation and free events as the autograd profiler records them (freeing older memory counts
+    negative). The legacy profiler is used because the Kineto one prints to stderr at start and stop."""
+    config = torch.autograd.ProfilerConfig(
+        torch.autograd.ProfilerState.CPU,
+        False,  # record_shapes
+        True,  # profile_memory
+        False,  # with_stack
+        False,  # with_flops
+        False,  # with_modules
+        torch._C._profiler._ExperimentalConfig(),
+    )
+    torch.autograd._enable_profiler_legacy(config)
+    try:
+        run()
+    finally:
+        thread_records = torch.autograd._disable_profiler_legacy()
+    events = [r for records in thread_records for r in records]
+    if not events:
+        return 0
+    origin = events[0]
+    changes = sorted(
+        (origin.cpu_elapsed_us(r), r.cpu_memory_usage()) for r in events if r.kind() == "memory_alloc"
+    )  # (time from the first event, signed bytes), in the order they happened across threads
+    running = np.cumsum([0] + [c for _, c in changes])
+    return int(running.max())
 
 
 def rnn_logits(p: dict[str, torch.Tensor], b: DeviceBatch, relu: bool) -> torch.Tensor:

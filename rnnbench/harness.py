@@ -14,9 +14,12 @@ Three kinds of point, each measured on a fresh model and returned as a JSON-read
   per-record cost = seconds / (N * B).
 * accuracy: rnnbench.train.train on a real data set, validation accuracy against training seconds.
 
-Every step and epoch point also records memory (`current_rss_bytes`, `peak_rss_bytes`,
-`memory_after`): the BPTT activation cache the shapes call for (rnnbench.costmodel.bptt_cache_bytes),
-the process's resident-set high-water mark after the point's timed calls, and how far that mark lies
+Every step point records what one more, untimed, step allocates at its peak beyond what was allocated
+before it, as the framework's own allocator (or compiler) accounts it (`step_memory`:
+impls.RNNImpl.step_memory), beside the BPTT activation cache the shapes call for
+(rnnbench.costmodel.bptt_cache_bytes). Every step and epoch point also records the process's memory
+(`current_rss_bytes`, `peak_rss_bytes`, `memory_after`): the process's resident-set high-water mark
+after the point's timed calls, and how far that mark lies
 above the resident set measured just before the model was created (the check batch's reference loss
 is computed before that). The high-water mark is per process and never falls: the points of one
 implementation run in one process, B ascending, so a point's mark includes every earlier point's.
@@ -317,6 +320,13 @@ def memory_after(point: StepPoint, rss_before: int | None) -> dict:
     }
 
 
+def step_memory(model, batch) -> dict:
+    """One more (untimed) training step, with the framework's allocator accounting on: the bytes it held
+    at its peak beyond those allocated before it (impls.RNNImpl.step_memory), and how they were counted."""
+    measured = model.step_memory(batch)
+    return {"step_peak_bytes": measured.peak_bytes, "step_memory_method": measured.method}
+
+
 def measure_step(
     point: StepPoint, profile: Profile, runner: timing.Runner | None = None, run_id: str | None = None
 ) -> dict:
@@ -360,6 +370,7 @@ def measure_step(
 
     loop = timing.run_timed(call, model.sync, rounds=rounds, iterations=iterations, runner=runner)
     memory = memory_after(point, rss_before)  # before the after-check's NumPy reference runs
+    memory |= step_memory(model, pool[0]) if not epoch else {"step_peak_bytes": None, "step_memory_method": None}
     sanity = loop.sanity()
     checks.sanity = asdict(sanity) | {"gap_fraction": sanity.gap_fraction}
     if not sanity.ok:

@@ -84,6 +84,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "peak_gflops",
     "pct_of_peak",
     "model_cache_bytes",
+    "step_peak_bytes",
+    "step_memory_method",
     "rss_before_bytes",
     "peak_rss_bytes",
     "rss_growth_bytes",

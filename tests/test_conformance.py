@@ -184,6 +184,42 @@ def test_training_lowers_the_loss(impl_name):
     assert rel_err(model.loss_and_grads(batch)[0], losses[-1]) < 0.5
 
 
+def test_step_memory_is_a_train_step(impl_name):
+    config = config_for((7, 5, 3, "tanh"), "float64")
+    params = random_params(config, seed=15)
+    batch = ragged_batch(config, B, T, seed=16)
+    measured = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1))
+    stepped = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1))
+    memory = measured.step_memory(batch)
+    stepped.train_step(batch)
+    assert_params_close(measured.get_params(), stepped.get_params(), tolerances.FLOAT64, "after step_memory")
+    assert isinstance(memory.peak_bytes, int), memory
+    assert memory.peak_bytes > 0
+    assert memory.method
+
+
+def full_length_batch(config: impls.ModelConfig, batch: int, seq_len: int, seed: int) -> impls.Batch:
+    tokens = np.random.default_rng(seed).integers(0, config.vocab_size, size=(batch, seq_len))
+    return impls.Batch(tokens, np.full(batch, seq_len), tokens[:, -1] % config.num_classes)
+
+
+def test_step_memory_grows_as_the_bptt_cache(impl_name):
+    """From B=16 to B=128 a step's peak grows by the BPTT cache's growth (hidden states and
+    pre-activations, 2 x B x T x H values) times a small factor (gradients and temporaries of those
+    shapes): at least 0.9x, at most 4x. More would mean something beyond the cache grows with B."""
+    from rnnbench.costmodel import bptt_cache_bytes
+
+    config = impls.ModelConfig(20, 32, 4, dtype="float32")
+    peaks = []
+    for size in (16, 128):
+        model = impls.load(impl_name, config, impls.init_params(config, seed=0))
+        batch = full_length_batch(config, size, 8, seed=size)
+        model.train_step(batch)  # first-call set-up (compilation, lazy buffers) is not the step's
+        peaks.append(model.step_memory(batch).peak_bytes)
+    growth = (peaks[1] - peaks[0]) / (bptt_cache_bytes(32, 8, 128) - bptt_cache_bytes(32, 8, 16))
+    assert 0.9 <= growth <= 4.0, f"peaks {peaks}: grew {growth:.2f}x the cache's growth"
+
+
 # -- bad input (DESIGN.md §7): the same clear error from every implementation, before its framework runs --
 
 BAD_BATCHES = {
@@ -191,7 +227,7 @@ BAD_BATCHES = {
     "label-out-of-range": (lambda V, C: impls.Batch(np.array([[1, 2]]), np.array([2]), np.array([C])), "label"),
     "not-a-batch": (lambda V, C: (np.array([[1, 2]]), np.array([2]), np.array([0])), "expected an impls.Batch"),
 }
-METHODS = ["logits", "loss_and_grads", "train_step", "train_epoch"]
+METHODS = ["logits", "loss_and_grads", "train_step", "train_epoch", "step_memory"]
 
 
 @pytest.fixture
@@ -203,7 +239,7 @@ def guarded_model(impl_name, monkeypatch):
     def framework_called(*args, **kwargs):
         raise AssertionError("the framework was called before the input was checked")
 
-    for method in ("_logits", "_loss_and_grads", "_train_step", "_train_epoch"):
+    for method in ("_logits", "_loss_and_grads", "_train_step", "_train_epoch", "_step_memory"):
         monkeypatch.setattr(model, method, framework_called)
     return model
 

@@ -18,6 +18,7 @@ JITTER = (0.98, 0.99, 1.0, 1.01, 1.02)  # the made-up samples of a point: median
 
 
 RSS_BEFORE = 100_000_000  # made-up resident set before each model: 100 MB
+STEP_BASE = 50_000  # made-up part of a step's peak that does not grow with B: 50 kB
 
 
 def step_record(
@@ -25,8 +26,8 @@ def step_record(
 ):
     """A point record as harness.measure_step writes it, whose median is exactly overhead + B * marginal.
 
-    memory: also the memory fields, the high-water mark RSS_BEFORE + 3 x the BPTT cache (records
-    written before rnnbench measured memory have none)."""
+    memory: also the memory fields: a step's peak STEP_BASE + 2 x the BPTT cache, the high-water mark
+    RSS_BEFORE + 3 x the cache (records written before rnnbench measured memory have none)."""
     steps = 4 if kind == "epoch" else 1
     per_call = steps * (overhead + B * marginal)
     records = steps * B
@@ -64,7 +65,7 @@ def step_record(
         "gflops": flops["flops_per_step"] * steps / stats["median"] / 1e9,
         "loss_before": 2.3,
         "loss_after": 2.2,
-        **(memory_fields(H, T, B) if memory else {}),
+        **(memory_fields(H, T, B, kind) if memory else {}),
         "sanity_gap": 0.001,
         "sanity_ok": True,
         "status": status,
@@ -88,10 +89,13 @@ def step_record(
     }
 
 
-def memory_fields(H, T, B):
+def memory_fields(H, T, B, kind):
     cache = costmodel.bptt_cache_bytes(H, T, B)
+    step = kind == "step"  # epoch points measure no step peak
     return {
         "model_cache_bytes": cache,
+        "step_peak_bytes": STEP_BASE + 2 * cache if step else None,
+        "step_memory_method": "made-up allocator" if step else None,
         "rss_before_bytes": RSS_BEFORE,
         "peak_rss_bytes": RSS_BEFORE + 3 * cache,
         "rss_growth_bytes": 3 * cache,
@@ -460,7 +464,7 @@ def test_summary_csv_has_the_memory_columns(rich_report):
     run, _ = rich_report
     results.combine(run)
     header = (run / "summary.csv").read_text().splitlines()[0].split(",")
-    for col in ("model_cache_bytes", "peak_rss_bytes", "rss_growth_bytes"):
+    for col in ("model_cache_bytes", "step_peak_bytes", "step_memory_method", "peak_rss_bytes", "rss_growth_bytes"):
         assert col in header
     assert "compile_seconds" in (run / "accuracy.csv").read_text().splitlines()[0].split(",")
 
@@ -471,16 +475,22 @@ def test_report_memory_table_and_plot(rich_report):
         png = run / "plots" / f"memory_t{threads}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(plots/memory_t{threads}.png)" in text
-    assert "per process and monotone" in text
+    assert "- numpy-bptt: made-up allocator" in text
     for impl in RICH_IMPLS:
         assert f"### Memory: {impl}" in text
-    # H=256, T=8, B=256: cache 4 x 17 x 256 x 256 bytes = 4.46 MB; high-water 100 MB + 3 x the cache
+    # H=256, T=8, B=256: cache 4 x 17 x 256 x 256 bytes = 4.46 MB; step peak 50 kB + 2 x the cache
     cache = costmodel.bptt_cache_bytes(256, 8, 256)
     assert cache == 4 * 17 * 256 * 256
-    row = f"| 1 | 256 | 8 | 256 | {cache / 1e6:.3g} | {(RSS_BEFORE + 3 * cache) / 1e6:.3g} | {3 * cache / 1e6:.3g} |"
+    peak = STEP_BASE + 2 * cache
+    row = f"| 1 | 256 | 8 | 256 | {cache / 1e6:.3g} | {peak / 1e6:.3g} | {peak / cache:.2f} | {(RSS_BEFORE + 3 * cache) / 1e6:.3g} |"
     assert row in text
-    assert "| high-water rise / cache rise |" in text
-    assert "| 3.00 |" in text  # the made-up mark rises 3 x as fast as the cache
+    assert "| peak rise / cache rise | peak / cache at the largest B |" in text
+    assert "| 2.00 |" in text  # the made-up peak rises 2 x as fast as the cache
+    assert (
+        "From B=1 to B=256 (H=256, T=8, threads=2) a training step's peak memory rises 2.00x (numpy-bptt) to "
+        "2.00x (jax-scan) as much as the BPTT "
+        "cache: memory grows as B x T x H and nothing grows beyond it."
+    ) in text
 
 
 def test_report_threads_side_by_side(rich_report):

@@ -4,7 +4,8 @@ Plots (one set per thread setting): per-record cost against batch size (log-log,
 implementation, a panel per hidden size and sequence length), speed-up over B=1, fixed overhead against
 marginal per-record cost (the fit time_per_step(B) = overhead + B * marginal) and the fit against the
 measured medians, percent of this machine's matmul peak, first-call (tracing / compilation) times,
-memory against batch size (the process's RSS high-water mark and the BPTT cache formula), and
+memory against batch size (the peak of one training step as its framework accounts it, beside the
+BPTT cache formula), and
 validation accuracy against training seconds, with and without compilation. Tables of the headline
 figures, threads side by side, the run beside the reference figures of issue #5, and sentences that
 say what they mean: every number in them comes from the run's data (the issue's figures excepted,

@@ -118,3 +118,36 @@ def per_record_costs(step) -> dict[tuple[str, str, int, int, int, int], float]:
         )
         for r in step.itertuples()
     }
+
+
+def memory_growth(step) -> list[dict]:
+    """Per train_step configuration with a step peak measured at two batch sizes or more: the peak and the
+    BPTT cache formula at the smallest and the largest B, and the peak's rise over the cache's rise (a
+    small constant: memory grows as the cache; more: something else grows with B)."""
+    if "step_peak_bytes" not in step:
+        return []
+    measured = step[(step.kind == "step") & step.step_peak_bytes.notna()]
+    order = impl_order(measured.impl.unique())
+    out = []
+    groups = sorted(measured.groupby(CONFIG, sort=True), key=lambda x: (order.index(x[0][0]), *x[0][1:]))
+    for (impl, threads, H, T), g in groups:
+        g = g.sort_values("batch")
+        if len(g) < 2:
+            continue
+        first, last = g.iloc[0], g.iloc[-1]
+        cache_rise = float(last.model_cache_bytes - first.model_cache_bytes)
+        peak_rise = float(last.step_peak_bytes - first.step_peak_bytes)
+        out.append(
+            config_fields(impl, threads, H, T)
+            | {
+                "B_first": int(first.batch),
+                "B_last": int(last.batch),
+                "cache_first": float(first.model_cache_bytes),
+                "cache_last": float(last.model_cache_bytes),
+                "peak_first": float(first.step_peak_bytes),
+                "peak_last": float(last.step_peak_bytes),
+                "rise_ratio": peak_rise / cache_rise if cache_rise > 0 else float("nan"),
+                "method": str(last.step_memory_method),
+            }
+        )
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rnnbench.report.derived import CONFIG, rows_where
+from rnnbench.report.derived import CONFIG, memory_growth, rows_where
 from rnnbench.report.formatting import call_label, call_name, fmt_time
 
 POOR_FIT = 0.25  # a fit whose worst relative error exceeds this gets a caveat in the report
@@ -18,6 +18,7 @@ def findings(step, fit, headline, acc_rows, target, best_peak, checks) -> list[s
         *efficiency_findings(step, best_peak),
         *first_call_findings(step),
         *fused_epoch_findings(step[step.kind == "epoch"], steps),
+        *memory_findings(memory_growth(step)),
         *accuracy_findings(acc_rows, target),
         checks_finding(*checks),
     ]
@@ -149,6 +150,34 @@ def fused_epoch_findings(epochs, steps) -> list[str]:
                 f"{impl}'s fused train_epoch costs {r.min():.2f}x (B={lo.batch}) to {r.max():.2f}x (B={hi.batch}) "
                 f"its per-step cost per record (H={H}, T={T}, threads={threads})."
             )
+    return out
+
+
+def memory_findings(growth: list[dict]) -> list[str]:
+    """Per thread count and shape: how much a step's peak rises per byte of BPTT cache over the B sweep,
+    least and most, and whether anything beyond the cache grows with B."""
+    from rnnbench.report.tables import MEMORY_GROWTH_LIMIT
+
+    out = []
+    shapes = sorted({(r["threads"], r["H"], r["T"]) for r in growth})
+    for threads, H, T in shapes:
+        rows = [r for r in growth if (r["threads"], r["H"], r["T"]) == (threads, H, T)]
+        rows = sorted((r for r in rows if math.isfinite(r["rise_ratio"])), key=lambda r: r["rise_ratio"])
+        if not rows:
+            continue
+        low, high = rows[0], rows[-1]
+        beyond = [r["impl"] for r in rows if r["rise_ratio"] > MEMORY_GROWTH_LIMIT]
+        verdict = (
+            f"more than {MEMORY_GROWTH_LIMIT:g}x for {', '.join(beyond)}: something beyond the cache grows with B"
+            if beyond
+            else "memory grows as B x T x H and nothing grows beyond it"
+        )
+        span = f"{low['B_first']} to B={low['B_last']}"
+        out.append(
+            f"From B={span} (H={H}, T={T}, threads={threads}) a training step's peak memory rises "
+            f"{low['rise_ratio']:.2f}x ({low['impl']}) to {high['rise_ratio']:.2f}x ({high['impl']}) as much as "
+            f"the BPTT cache: {verdict}."
+        )
     return out
 
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from rnnbench.report.derived import rows_where
-from rnnbench.report.formatting import MB, call_label, call_name, fmt_num
+from rnnbench.report.formatting import MB, call_name, fmt_num
 from rnnbench.report.plot_layout import call_line, each_call, finish, grid, log_axes, save, shape_panels
 
 
@@ -36,7 +36,7 @@ def thread_figures(plt, colors, step, fit, threads, peak: float | None):
     if step.pct_of_peak.notna().any():
         yield "% of peak", "pct_of_peak", pct_of_peak(plt, colors, step, threads, peak)
     yield "first call", "first_call", first_call(plt, colors, step, threads)
-    if step.peak_rss_bytes.notna().any():
+    if "step_peak_bytes" in step and step.step_peak_bytes.notna().any():
         yield "memory", "memory", memory(plt, colors, step, threads)
 
 
@@ -157,31 +157,23 @@ def first_call(plt, colors, step, threads):
 
 
 def memory(plt, colors, step, threads):
-    """Memory against B, log-log, a panel per (H, T): per implementation, how far the process's RSS
-    high-water mark after the point lies above its RSS just before the model was created (solid;
-    epoch points dashed), and the BPTT cache formula 4 (2T + 1) B H bytes (black, dashed)."""
+    """Memory against B, log-log, a panel per (H, T): per implementation, the peak one train_step held
+    beyond what was allocated before it (as its framework accounts it), and the BPTT cache formula
+    4 (2T + 1) B H bytes (black, dashed)."""
     import numpy as np
 
     from rnnbench import costmodel
 
     def draw(ax, rows, H, T):
-        for impl, kind, g in each_call(rows):
-            y = g.rss_growth_bytes.astype(float) / MB
-            keep = y > 0  # a high-water mark that did not rise has no place on a log axis
-            label = call_label(impl, kind)
-            if not keep.any():
-                label += " (never above the RSS before)"
-            call_line(ax, colors, impl, kind, g.batch[keep], y[keep], label)
+        for impl, kind, g in each_call(rows[rows.step_peak_bytes.notna()]):
+            call_line(ax, colors, impl, kind, g.batch, g.step_peak_bytes.astype(float) / MB)
         if len(rows):
             b = np.geomspace(rows.batch.min(), rows.batch.max(), 50)
             cache = np.array([costmodel.bptt_cache_bytes(int(H), int(T), x) for x in b]) / MB
             ax.plot(b, cache, "--", color="black", lw=1.2, label="BPTT cache 4(2T+1)BH bytes")
 
-    title = (
-        f"Memory vs batch size (threads={threads}): RSS high-water above the RSS before the model "
-        "(per process, never falls; B ascending) and the BPTT cache formula"
-    )
-    return shape_panels(plt, step, title, "batch size B", "MB (10^6 bytes)", draw)
+    title = f"Peak memory of one training step vs batch size (threads={threads}), beside the BPTT cache formula"
+    return shape_panels(plt, step[step.kind == "step"], title, "batch size B", "MB (10^6 bytes)", draw)
 
 
 def accuracy(plt, colors, acc, threads, target: float | None):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnbench.report import tables
+from rnnbench.report import derived, tables
 from rnnbench.report.derived import impl_kinds, rows_where, thread_counts
 from rnnbench.report.environment import environment_lines
 from rnnbench.report.findings import peak_share_verdicts
-from rnnbench.report.formatting import MB, md_table
 from rnnbench.report.reference import ISSUE5_REFERENCE
 
 
@@ -176,45 +175,40 @@ def first_call_section(step, figures) -> list[str]:
 
 
 def memory_section(step, figures) -> list[str]:
-    """Memory per point: a table per implementation, the rise over each B sweep against the cache."""
+    """Memory per train_step point: the step's measured peak against the BPTT cache formula."""
     out = [
         "\n## Memory against batch size\n",
         (
-            "Per point: the BPTT activation cache the shapes call for, 4 x ((T+1) x B x H hidden states + "
-            "T x B x H pre-activation / derivative buffer) bytes (rnnbench.costmodel; float32), the only "
-            "part of a step's memory that grows with B x T x H; and the process's resident-set high-water "
-            "mark (getrusage ru_maxrss) after the point's timed calls, with how far it lies above the "
-            "resident set (/proc/self/statm) just before the point's model was created. The high-water mark "
-            "is per process and monotone: each implementation runs in a process of its own per thread "
-            "count, its points one after another with B ascending, so a point's mark includes every "
-            "earlier point's (and the framework's start-up). The kernel keeps both counters approximately: "
-            "they disagree by up to a few hundred KB, so a small negative difference means no rise (such "
-            "points are left off the plot's log axis). MB = 10^6 bytes.\n"
+            "Per train_step point: what one more, untimed, step held at its peak beyond what was allocated "
+            "before it (the BPTT cache, gradients, temporaries), as each framework accounts for its own "
+            "memory; beside the BPTT activation cache the shapes call for, 4 x ((T+1) x B x H hidden states "
+            "+ T x B x H pre-activations) bytes (rnnbench.costmodel; float32), the only part of a step that "
+            "must grow with B x T x H. A peak that stays a small constant multiple of the cache as B grows "
+            "means memory grows as the cache and nothing grows beyond it. MB = 10^6 bytes.\n"
         ),
     ]
-    mem = step[step.peak_rss_bytes.notna()] if "peak_rss_bytes" in step else step.iloc[0:0]
-    if not len(mem):
-        return [*out, "_(no memory figures: this run's points were measured before rnnbench recorded them)_\n"]
-    mem = mem.copy()
-    for col in ("model_cache_bytes", "peak_rss_bytes", "rss_growth_bytes"):
-        mem[col] = mem[col].astype(float)
-    out.append(figure_links(figures, "memory"))
-    sweep = mem[mem.kind == "step"]
+    growth = derived.memory_growth(step)
+    if not growth:
+        return [*out, "_(no step memory figures: this run's points were measured before rnnbench recorded them)_\n"]
+    methods = {r["impl"]: r["method"] for r in growth}
+    out.append("How each implementation's peak is counted:\n")
+    out += [f"- {impl}: {method}" for impl, method in methods.items()]
+    out += ["", figure_links(figures, "memory")]
+    out.append(
+        "From the smallest to the largest B of each sweep, the step's peak against the cache formula. "
+        "The rise ratio is the bytes the step adds per byte the cache adds: near 1 where the step holds the "
+        "cache and little else of that size (below 1 where it frees part of it during the backward pass), a "
+        "few where gradients and temporaries of the cache's shapes come "
+        f"with it; above {tables.MEMORY_GROWTH_LIMIT:g}, something else grows with B.\n"
+    )
+    out.append(tables.memory_growth_table(growth))
+    sweep = step[(step.kind == "step") & step.step_peak_bytes.notna()]
     order = [impl for impl, _ in impl_kinds(sweep)]
-    rise = tables.memory_rise_rows(sweep, order)
-    if rise:
-        out.append(
-            "Over each B sweep (same process, B ascending), the rise of the high-water mark from the "
-            "smallest to the largest B beside the rise of the cache formula. A ratio near 1 (or a few: "
-            "gradients and temporaries of the same shapes) means memory grows as the BPTT cache and "
-            "nothing grows beyond it; 0 means the mark was already higher from earlier work in the "
-            "process; far above a few means something else grows with B. Where the cache rises by less "
-            f"than {tables.MIN_CACHE_RISE / MB:g} MB, allocations that do not grow with B (a first call at a new "
-            "shape, allocator pools, lazy set-up) swamp it, and no ratio is given.\n"
-        )
-        out.append(md_table(rise))
-    if order:
-        out.append("\nPer implementation, its train_step points (the epoch points' figures are in summary.csv):\n")
+    out.append(
+        "\nPer implementation, its train_step points, with the resident-set high-water mark of the process "
+        "that ran them (getrusage ru_maxrss: per process, never falls, framework start-up included; the "
+        "points run one after another with B ascending):\n"
+    )
     for impl, g in sorted(sweep.groupby("impl"), key=lambda x: order.index(x[0])):
         out += [f"\n### Memory: {impl}\n", tables.memory_points_table(g)]
     return out
@@ -258,8 +252,8 @@ def files_section() -> list[str]:
         "\n## Files\n",
         "- samples.csv: every timed call (kinds step, epoch, first_call_step, first_call_epoch)",
         (
-            "- summary.csv: one row per point (memory: model_cache_bytes, rss_before_bytes, peak_rss_bytes, "
-            "rss_growth_bytes); fit.csv: the cost model; peak.csv: the matmul samples"
+            "- summary.csv: one row per point (memory: model_cache_bytes, step_peak_bytes, step_memory_method, "
+            "rss_before_bytes, peak_rss_bytes, rss_growth_bytes); fit.csv: the cost model; peak.csv: the matmul samples"
         ),
         (
             "- accuracy.csv: every evaluation of every training run (compile_seconds: the part of train_seconds "

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 
-from rnnbench.report.derived import CONFIG, config_fields, impl_kinds, per_record_costs
-from rnnbench.report.formatting import MB, call_label, call_name, fmt_mb, fmt_num, fmt_time, md_table, problems_text
+from rnnbench.report.derived import config_fields, impl_kinds, per_record_costs
+from rnnbench.report.formatting import call_label, call_name, fmt_mb, fmt_num, fmt_time, md_table, problems_text
 from rnnbench.report.reference import ISSUE5_REFERENCE, reference_key
-
-MIN_CACHE_RISE = 1e6  # below a 1 MB rise of the cache, a B sweep's high-water rise is not compared with it
 
 
 def headline_table(headline: list[dict]) -> str:
@@ -158,37 +156,30 @@ def first_call_table(step) -> str:
     )
 
 
-def memory_rise_rows(sweep, order: list[str]) -> list[dict]:
-    """Per configuration with two batch sizes or more: how much the cache formula and the high-water mark
-    rise from the smallest to the largest B, and the one over the other where the cache rise is large
-    enough to compare."""
-    rows = []
-    groups = sorted(sweep.groupby(CONFIG, sort=True), key=lambda x: (order.index(x[0][0]), *x[0][1:]))
-    for (impl, threads, H, T), g in groups:
-        g = g.sort_values("batch")
-        if len(g) < 2:
-            continue
-        first, last = g.iloc[0], g.iloc[-1]
-        cache_rise = last.model_cache_bytes - first.model_cache_bytes
-        hwm_rise = last.peak_rss_bytes - first.peak_rss_bytes
-        if cache_rise >= MIN_CACHE_RISE:
-            ratio = f"{hwm_rise / cache_rise:.2f}"
-        else:
-            ratio = f"- (cache rise under {MIN_CACHE_RISE / MB:g} MB)"
-        rows.append(
-            config_fields(impl, threads, H, T)
+MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
+
+
+def memory_growth_table(growth: list[dict]) -> str:
+    """Per configuration: the step's peak and the cache formula at the smallest and largest B, and the
+    peak's rise over the cache's rise."""
+    return md_table(
+        [
+            config_fields(r["impl"], r["threads"], r["H"], r["T"])
             | {
-                "B": f"{int(first.batch)} -> {int(last.batch)}",
-                "cache rise MB": fmt_mb(cache_rise),
-                "high-water rise MB": fmt_mb(hwm_rise),
-                "high-water rise / cache rise": ratio,
+                "B": f"{r['B_first']} -> {r['B_last']}",
+                "cache MB (formula)": f"{fmt_mb(r['cache_first'])} -> {fmt_mb(r['cache_last'])}",
+                "step peak MB": f"{fmt_mb(r['peak_first'])} -> {fmt_mb(r['peak_last'])}",
+                "peak rise / cache rise": fmt_num(r["rise_ratio"], ".2f"),
+                "peak / cache at the largest B": fmt_num(r["peak_last"] / r["cache_last"], ".2f"),
             }
-        )
-    return rows
+            for r in growth
+        ]
+    )
 
 
 def memory_points_table(points) -> str:
-    """Every point of one implementation: the cache formula, the high-water mark, its rise over the start."""
+    """Every train_step point of one implementation: the cache formula, the step's measured peak, the one
+    over the other, and the process's resident-set high-water mark."""
     return md_table(
         [
             {
@@ -197,8 +188,9 @@ def memory_points_table(points) -> str:
                 "T": int(r.seq_len),
                 "B": int(r.batch),
                 "cache MB (formula)": fmt_mb(r.model_cache_bytes),
-                "RSS high-water MB": fmt_mb(r.peak_rss_bytes),
-                "above RSS before the model MB": fmt_mb(r.rss_growth_bytes),
+                "step peak MB": fmt_mb(r.step_peak_bytes),
+                "step peak / cache": fmt_num(r.step_peak_bytes / r.model_cache_bytes, ".2f"),
+                "process RSS high-water MB": fmt_mb(r.peak_rss_bytes),
             }
             for r in points.sort_values(["threads", "hidden", "seq_len", "batch"]).itertuples()
         ]
