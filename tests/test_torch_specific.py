@@ -255,3 +255,20 @@ def test_cuda_sync_waits_for_queued_work(name):
     done.record()
     model.sync()
     assert done.query()
+
+
+@pytest.mark.parametrize("name", TORCH_IMPLS)
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_cuda_step_memory_counts_the_device_peak(name):
+    """On CUDA the peak comes from the caching allocator's statistics and holds at least the BPTT cache."""
+    from rnnbench.costmodel import bptt_cache_bytes
+
+    config = impls.ModelConfig(vocab_size=50, hidden_size=128, num_classes=10, dtype="float32")
+    model = impls.load(name, config, impls.init_params(config), device="cuda")
+    tokens = np.random.default_rng(14).integers(0, 50, size=(256, 16))
+    batch = impls.Batch(tokens, np.full(256, 16), tokens[:, -1] % 10)
+    model.train_step(batch)
+    memory = model.step_memory(batch)
+    assert "cuda" in memory.method
+    assert memory.peak_bytes >= 0.9 * bptt_cache_bytes(128, 16, 256)
