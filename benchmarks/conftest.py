@@ -6,7 +6,7 @@
 Options (`rnnbench bench` passes them): --rnnbench-profile, --rnnbench-out (the run folder; default a
 temporary folder), --rnnbench-run-id, --rnnbench-impl, --rnnbench-hidden, --rnnbench-seq-len,
 --rnnbench-batch-sizes, --rnnbench-threads, --rnnbench-device, --rnnbench-skip-accuracy,
---rnnbench-skip-sweep, --rnnbench-resume. The measurements live in rnnbench.harness; this file only
+--rnnbench-skip-sweep, --rnnbench-skip-floor, --rnnbench-resume. The measurements live in rnnbench.harness; this file only
 chooses the points, drives pytest-benchmark and saves each finished point at once.
 """
 
@@ -40,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--rnnbench-device", default="cpu", help="device (default cpu)")
     add("--rnnbench-skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
     add("--rnnbench-skip-sweep", action="store_true", help="leave out the step-cost sweep")
+    add("--rnnbench-skip-floor", action="store_true", help="leave out the plain-C floor at the sweep's shapes")
     add("--rnnbench-resume", action="store_true", help="skip points the run folder already holds")
 
 
@@ -69,6 +70,7 @@ class BenchContext:
         self.resume: bool = opt("--rnnbench-resume")
         self.skip_accuracy: bool = opt("--rnnbench-skip-accuracy")
         self.skip_sweep: bool = opt("--rnnbench-skip-sweep")
+        self.skip_floor: bool = opt("--rnnbench-skip-floor")
         self.benchmark_disabled: bool = bool(config.getoption("benchmark_disable", False))
         self._done: set[str] | None = None
         self._dataset = None
@@ -191,6 +193,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         else:
             reason = f"none of {', '.join(ctx.impls)} fuses train_epoch (theirs is train_step in a loop)"
         metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["skipped"])
+    if "floor_point" in metafunc.fixturenames:
+        if ctx.skip_floor:
+            skip = pytest.mark.skip(reason="--rnnbench-skip-floor (rnnbench bench --skip-sweep)")
+            metafunc.parametrize("floor_point", [pytest.param(None, marks=skip)], ids=["skipped"])
+        else:
+            points = harness.floor_points(ctx.profile, ctx.threads)
+            metafunc.parametrize("floor_point", points, ids=[f"H{p.hidden}-T{p.seq_len}-B{p.batch}" for p in points])
     if "accuracy_point" in metafunc.fixturenames:
         if ctx.skip_accuracy:
             skip = pytest.mark.skip(reason="--rnnbench-skip-accuracy (rnnbench bench --skip-accuracy)")

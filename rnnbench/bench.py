@@ -1,10 +1,11 @@
-"""Run the benchmark suite: the step-cost sweep (implementation x H x T x B), the matmul peak, and the
-accuracy-per-second runs, into results/<run-id>/; then write the report.
+"""Run the benchmark suite: the step-cost sweep (implementation x H x T x B), the matmul peak, the
+plain-C floor at the sweep's shapes, and the accuracy-per-second runs, into results/<run-id>/; then
+write the report.
 
 Each implementation runs as its own pytest session over benchmarks/ (pytest-benchmark drives the timed
 rounds; rnnbench.harness measures), in a fresh process whose thread variables are set before any
-framework starts, so that no framework's thread pool competes with another's; the matmul peak gets a
-session of its own; all of it once per thread setting. Every finished point is written at once,
+framework starts, so that no framework's thread pool competes with another's; the matmul peak and the
+C floor get a session of their own; all of it once per thread setting. Every finished point is written at once,
 atomically: after Ctrl-C, run the same command with --run-id RUN --resume to measure only what is
 missing.
 
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--device", default="cpu", help="device for the implementations that have it (default: %(default)s)")
     add("--skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
-    add("--skip-sweep", action="store_true", help="leave out the step-cost sweep")
+    add("--skip-sweep", action="store_true", help="leave out the step-cost sweep (and its matmul peak and C floor)")
     add("--run-id", default=None, metavar="NAME", help="name of the run folder (default: date-time + git hash)")
     add("--resume", action="store_true", help="continue run --run-id (default: the newest), skipping finished points")
     add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
@@ -132,10 +133,10 @@ def pytest_command(args: argparse.Namespace, impl: str | None, run_id: str, run_
     for flag, values in (("hidden", args.hidden), ("seq-len", args.seq_len), ("batch-sizes", args.batch_sizes)):
         if values:
             cmd.append(f"--rnnbench-{flag}={','.join(map(str, values))}")
-    if impl is None:
-        cmd += ["-k", "test_matmul_peak", "--rnnbench-skip-sweep", "--rnnbench-skip-accuracy"]
+    if impl is None:  # the machine's own figures: the matmul peak, and the plain-C floor at the sweep's shapes
+        cmd += ["-k", "test_matmul_peak or test_c_floor", "--rnnbench-skip-sweep", "--rnnbench-skip-accuracy"]
     else:
-        cmd += ["-k", "not test_matmul_peak", f"--rnnbench-impl={impl}"]
+        cmd += ["-k", "not test_matmul_peak and not test_c_floor", f"--rnnbench-impl={impl}", "--rnnbench-skip-floor"]
         cmd += ["--rnnbench-skip-accuracy"] if args.skip_accuracy else []
         cmd += ["--rnnbench-skip-sweep"] if args.skip_sweep else []
     if args.resume:
@@ -164,13 +165,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     codes: list[int] = []
     interrupted = False
-    # per thread setting: the matmul peak (the denominator of % of peak), then each implementation alone
+    # per thread setting: the matmul peak (the denominator of % of peak) and the C floor, then each
+    # implementation alone
     parts: list[str | None] = ([] if args.skip_sweep else [None]) + (
         [] if args.skip_sweep and args.skip_accuracy else impls_
     )
     sessions = [(t, impl) for t in args.threads for impl in parts]
     for k, (threads, impl) in enumerate(sessions, start=1):
-        print(f"\n[session {k}/{len(sessions)}] {impl or 'matmul peak'}, threads {threads}", flush=True)
+        print(f"\n[session {k}/{len(sessions)}] {impl or 'matmul peak and C floor'}, threads {threads}", flush=True)
         cmd = pytest_command(args, impl, run_id, run_dir, threads)
         env = os.environ | machine.thread_env(threads)
         proc = subprocess.Popen(cmd, cwd=machine.REPO_ROOT, env=env)

@@ -1,6 +1,6 @@
 """The measurements themselves, in one place: benchmarks/ (pytest) and `rnnbench bench` both run these.
 
-Three kinds of point, each measured on a fresh model and returned as a JSON-ready record
+Four kinds of point, each measured on a fresh model (or a fresh C process) and returned as a JSON-ready record
 (see rnnbench.results for where records go):
 
 * step: one implementation, hidden size H, sequence length T, batch size B, on synthetic float32 data
@@ -12,6 +12,8 @@ Three kinds of point, each measured on a fresh model and returned as a JSON-read
   epoch (jax-scan): N = max(epoch_batches, epoch_records // B), so that a small-B epoch holds enough
   records for its per-call cost (stacking, dispatch) to be amortised as in a real epoch;
   per-record cost = seconds / (N * B).
+* floor: the same step at a sweep shape, written in plain C with no framework and no Python in its
+  timed loop, on one thread (rnnbench.floor): what the arithmetic alone costs on this machine.
 * accuracy: rnnbench.train.train on a real data set, validation accuracy against training seconds.
 
 Every step point records what one more, untimed, step allocates at its peak beyond what was allocated
@@ -197,6 +199,21 @@ class StepPoint:
 
 
 @dataclass(frozen=True)
+class FloorPoint:
+    """One configuration of the sweep, run by the plain-C floor (rnnbench.floor) instead of a framework.
+    threads is the session's setting, recorded with the point; the C program itself uses one thread."""
+
+    hidden: int
+    seq_len: int
+    batch: int
+    threads: int
+
+    @property
+    def point_id(self) -> str:
+        return f"floor-t{self.threads}-H{self.hidden}-T{self.seq_len}-B{self.batch}"
+
+
+@dataclass(frozen=True)
 class AccuracyPoint:
     impl: str
     batch: int
@@ -236,6 +253,12 @@ def step_points(
         if impl in epochs_for:
             out += [StepPoint(impl, H, T, B, threads, "epoch", device) for H, T, B in grid]
     return out
+
+
+def floor_points(profile: Profile, threads: int) -> list[FloorPoint]:
+    """The sweep's shapes for the plain-C floor: per H, per T, B ascending."""
+    grid = itertools.product(profile.hidden, profile.seq_len, profile.batch_sizes)
+    return [FloorPoint(H, T, B, threads) for H, T, B in grid]
 
 
 def synthetic_batches(batch: int, seq_len: int, n: int, seed: int = SEED) -> list:
@@ -504,6 +527,66 @@ def measure_peak(profile: Profile, threads: int, run_id: str | None = None) -> d
         "checks": {"problems": problems},
         "rows": rows,
         "date": machine.now_iso(),
+        "wall_seconds": time.perf_counter() - started,
+    }
+
+
+def measure_floor(point: FloorPoint, profile: Profile, run_id: str | None = None) -> dict:
+    """The plain-C floor at one sweep shape: the same step (float32, V, C, plain SGD at SYNTH_LR) with no
+    framework and no Python in the timed loop, one thread, timed inside the C program (rnnbench.floor).
+    Raises rnnbench.floor.FloorUnavailable where no C compiler can build it."""
+    from rnnbench import floor
+
+    started = time.perf_counter()
+    date = machine.now_iso()
+    m = floor.measure(
+        point.hidden,
+        point.seq_len,
+        point.batch,
+        vocab=SYNTH_VOCAB,
+        classes=SYNTH_CLASSES,
+        rounds=profile.rounds,
+        warmup=profile.warmup,
+        lr=SYNTH_LR,
+        round_seconds=profile.round_seconds,
+    )
+    checks = Checks(loss_before=float(m["loss_first"]), loss_after=float(m["loss_last"]))
+    _check_losses(checks, [checks.loss_before, checks.loss_after], "the C floor's")
+    _check_decrease(checks)
+    stats = m["step_stats"]
+    build = m["build"]
+    summary = {
+        "run_id": run_id,
+        "point_id": point.point_id,
+        "threads": point.threads,
+        "hidden": point.hidden,
+        "seq_len": point.seq_len,
+        "batch": point.batch,
+        "n_samples": stats["n"],
+        "iterations": m["iterations"],
+        "median_s": stats["median"],
+        "q1_s": stats["q1"],
+        "q3_s": stats["q3"],
+        "min_s": stats["min"],
+        "per_record_median_s": stats["median"] / point.batch,
+        "per_record_iqr_s": stats["iqr"] / point.batch,
+        "loss_first": checks.loss_before,
+        "loss_last": checks.loss_after,
+        "compiler": build["compiler_version"],
+        "flags": " ".join(build["flags"]),
+        "status": checks.status,
+    }
+    return {
+        "point_id": point.point_id,
+        "kind": "floor",
+        "run_id": run_id,
+        "status": checks.status,
+        "params": asdict(point) | {"profile": profile.name, "vocab": SYNTH_VOCAB, "classes": SYNTH_CLASSES},
+        "checks": asdict(checks) | {"status": checks.status},
+        "summary": summary,
+        "rows": [summary],
+        "build": build,
+        "date": date,
         "wall_seconds": time.perf_counter() - started,
     }
 

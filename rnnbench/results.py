@@ -8,6 +8,7 @@
                                       memory (BPTT cache from the shapes, RSS high-water of the process)
         fit.csv                       time_per_step(B) = overhead + B * marginal per (impl, threads, H, T)
         peak.csv                      matmul samples behind the peak GFLOP/s
+        floor.csv                     the plain-C floor (rnnbench.floor) at the sweep's shapes
         accuracy.csv                  validation accuracy against training seconds (and the seconds of
                                       them spent compiling), per training run
         pytest-benchmark-t<N>.json    pytest-benchmark's own record of each session
@@ -133,6 +134,27 @@ ACCURACY_COLUMNS: tuple[str, ...] = (
     "val_loss",
 )
 PEAK_COLUMNS: tuple[str, ...] = ("run_id", "library", "n", "threads", "sample", "seconds", "gflops", "max_rel_error")
+FLOOR_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "point_id",
+    "threads",
+    "hidden",
+    "seq_len",
+    "batch",
+    "n_samples",
+    "iterations",
+    "median_s",
+    "q1_s",
+    "q3_s",
+    "min_s",
+    "per_record_median_s",
+    "per_record_iqr_s",
+    "loss_first",
+    "loss_last",
+    "compiler",
+    "flags",
+    "status",
+)
 
 
 # -- atomic writes (rnnbench.atomic) ------------------------------------------------------------------
@@ -293,12 +315,13 @@ def peak_by_threads(peak_rows: Iterable[dict]) -> dict[int, float]:
 
 
 def tables(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
-    """The run's rows by table: samples, summary, fit, accuracy, peak (lists of dicts, column names
-    as in the *_COLUMNS tuples)."""
+    """The run's rows by table: samples, summary, fit, accuracy, peak, floor (lists of dicts, column
+    names as in the *_COLUMNS tuples)."""
     samples: list[dict] = []
     summary: list[dict] = []
     accuracy: list[dict] = []
     peak: list[dict] = []
+    floor: list[dict] = []
     for rec in load_points(run_dir):
         kind = rec.get("kind")
         if kind in ("step", "epoch"):
@@ -308,6 +331,8 @@ def tables(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
             accuracy += rec.get("rows", [])
         elif kind == "peak":
             peak += rec.get("rows", [])
+        elif kind == "floor":
+            floor.append(rec["summary"])
     best = peak_by_threads(peak)
     for row in summary:
         p = best.get(int(row["threads"]))
@@ -321,7 +346,9 @@ def tables(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
 
     summary.sort(key=key)
     samples.sort(key=lambda r: (*key(r | {"kind": r["kind"].removeprefix("first_call_")}), int(r["sample"])))
-    return {"samples": samples, "summary": summary, "fit": fits(summary), "accuracy": accuracy, "peak": peak}
+    floor.sort(key=lambda r: tuple(int(r[k]) for k in ("threads", "hidden", "seq_len", "batch")))
+    out = {"samples": samples, "summary": summary, "fit": fits(summary), "accuracy": accuracy, "peak": peak}
+    return out | {"floor": floor}
 
 
 def fits(summary: Sequence[dict]) -> list[dict]:
@@ -369,6 +396,7 @@ def combine(run_dir: str | os.PathLike) -> dict[str, Path]:
         "fit": FIT_COLUMNS,
         "accuracy": ACCURACY_COLUMNS,
         "peak": PEAK_COLUMNS,
+        "floor": FLOOR_COLUMNS,
     }
     return {name: atomic_write_csv(run_dir / f"{name}.csv", t[name], cols) for name, cols in spec.items()}
 

@@ -259,7 +259,7 @@ def test_time_to_target():
 def test_combine_writes_every_csv(tmp_path):
     run = make_run(tmp_path / "run")
     paths = results.combine(run)
-    assert set(paths) == {"samples", "summary", "fit", "accuracy", "peak"}
+    assert set(paths) == {"samples", "summary", "fit", "accuracy", "peak", "floor"}
     header = (run / "summary.csv").read_text().splitlines()[0].split(",")
     assert header == list(results.SUMMARY_COLUMNS)
     fit_rows = results.tables(run)["fit"]
@@ -434,6 +434,36 @@ RICH_BATCHES = (1, 16, 256)
 PEAK = {1: 60.0, 2: 110.0}
 
 
+FLOOR_PER_RECORD = 5e-6  # the made-up plain-C floor: 5 µs per record at every shape
+
+
+def floor_record(H, T, B, threads, per_record):
+    """A plain-C floor point as harness.measure_floor writes it."""
+    point = harness.FloorPoint(H, T, B, threads)
+    summary = {
+        "run_id": "run",
+        "point_id": point.point_id,
+        "threads": threads,
+        "hidden": H,
+        "seq_len": T,
+        "batch": B,
+        "n_samples": 5,
+        "iterations": 100,
+        "median_s": per_record * B,
+        "q1_s": per_record * B,
+        "q3_s": per_record * B,
+        "min_s": per_record * B,
+        "per_record_median_s": per_record,
+        "per_record_iqr_s": 0.0,
+        "loss_first": 2.3,
+        "loss_last": 1.0,
+        "compiler": "cc (made up)",
+        "flags": "-O3",
+        "status": "ok",
+    }
+    return {"point_id": point.point_id, "kind": "floor", "run_id": "run", "status": "ok", "summary": summary}
+
+
 @pytest.fixture(scope="module")
 def rich_report(tmp_path_factory):
     pytest.importorskip("pandas", reason="the report needs pandas")
@@ -451,6 +481,9 @@ def rich_report(tmp_path_factory):
                         rec = step_record(impl, H, 8, B, a / 4, m, kind="epoch", threads=threads, memory=True)
                         results.save_point(run, rec)
         results.save_point(run, peak_record(PEAK[threads], threads))
+        for H in (64, 256):
+            for B in RICH_BATCHES:
+                results.save_point(run, floor_record(H, 8, B, threads, FLOOR_PER_RECORD))
     for impl, c in (("numpy-bptt", 0.0), ("jax-scan", 0.2)):
         for B in (1, 16):
             results.save_point(run, accuracy_record(impl, B, 4.0 if B > 1 else 2.0, compile_seconds=c))
@@ -516,9 +549,23 @@ def test_report_reference_table(rich_report):
             assert f"| {H} | {B} | {impl} |" in text
     # numpy-bptt at H=64, B=1: 140 µs per record, the top of the issue's 85-140 µs: ratio 1.00
     assert "| 64 | 1 | numpy-bptt | 140 µs | 70 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.50 |" not in text
-    assert "| 64 | 1 | numpy-bptt | 140 µs | 135 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.96 |" in text
+    # ... and 28x (t1) and 27x (t2) the made-up 5 µs C floor
+    assert "| 64 | 1 | numpy-bptt | 140 µs | 135 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.96 | 28.0 | 27.0 |" in text
+    assert "| 64 | 1 | plain C floor ~8 µs | 5 µs | 5 µs | best seen in Python" in text
     assert "JAX jit step 45-85 µs" in text
     assert "(no comparable figure)" in text  # jax-scan's step at H=256, B=256: the issue has none
+
+
+def test_report_sets_each_call_beside_the_c_floor(rich_report):
+    run, text = rich_report
+    # jax-scan's fused epoch at H=64, B=1: (60 µs / 4 + 1 x 5 µs) per record = 20 µs, 4x the 5 µs floor
+    line = next(x for x in text.splitlines() if "plain-C floor measured in this run (H=64, T=8, threads=1" in x)
+    assert "at B=1 jax-scan (fused epoch) 4.0x" in line
+    assert "numpy-bptt 28.0x" in line  # 140 µs at B=1
+    results.combine(run)
+    floor_csv = (run / "floor.csv").read_text().splitlines()
+    assert floor_csv[0].split(",") == list(results.FLOOR_COLUMNS)
+    assert len(floor_csv) == 1 + 2 * 2 * len(RICH_BATCHES)
 
 
 def test_report_peak_share_verdict(rich_report):

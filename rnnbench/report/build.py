@@ -22,16 +22,17 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
     frames = load.load_frames(run_dir)
     summary, fit, peak = frames["summary"], frames["fit"], frames["peak"]
     step = load.usable_points(summary)
+    floor = load.usable_floor(frames["floor"])
     acc = load.with_both_clocks(frames["accuracy"])
     target, best_acc = derived.accuracy_target(acc, target, target_fraction)
     best_peak = derived.best_peak_by_threads(peak)
 
     colors = impl_colors(set(summary.impl) | set(acc.impl))
-    figures = draw_figures(plt, colors, run_dir / "plots", step, fit, acc, best_peak, target)
+    figures = draw_figures(plt, colors, run_dir / "plots", step, fit, acc, best_peak, target, floor)
 
     headline = derived.headline_rows(step)
     acc_rows = derived.accuracy_rows(acc, target)
-    sentences = findings(step, fit, headline, acc_rows, target, best_peak, derived.check_counts(summary))
+    sentences = findings(step, fit, headline, acc_rows, target, best_peak, derived.check_counts(summary), floor)
 
     md = [
         *sections.title_section(_run_id(summary, run_dir)),
@@ -42,7 +43,7 @@ def build_report(run_dir: str | Path, target: float | None = None, target_fracti
         *sections.threads_section(step),
         *sections.overhead_section(fit, figures),
         *sections.efficiency_section(peak, figures),
-        *sections.reference_section(step, derived.impl_kinds(summary), best_peak),
+        *sections.reference_section(step, derived.impl_kinds(summary), best_peak, floor),
         *sections.first_call_section(step, figures),
         *sections.memory_section(step, figures),
         *sections.accuracy_section(acc, acc_rows, target, best_acc, load.compile_recorded(frames["accuracy"]), figures),

@@ -10,11 +10,12 @@ from rnnbench.report.formatting import call_label, call_name, fmt_time
 POOR_FIT = 0.25  # a fit whose worst relative error exceeds this gets a caveat in the report
 
 
-def findings(step, fit, headline, acc_rows, target, best_peak, checks) -> list[str]:
+def findings(step, fit, headline, acc_rows, target, best_peak, checks, floor=None) -> list[str]:
     """Plain statements derived from the data, in the order the report gives them."""
     steps = step[step.kind == "step"]
     return [
         *shape_findings(steps, fit, headline),
+        *floor_findings(step, floor),
         *efficiency_findings(step, best_peak),
         *first_call_findings(step),
         *fused_epoch_findings(step[step.kind == "epoch"], steps),
@@ -99,6 +100,33 @@ def _poor_fits(f, tag: str) -> list[str]:
             "as rough."
         )
     ]
+
+
+def floor_findings(step, floor) -> list[str]:
+    """Per (threads, H, T) where the run measured the plain-C floor: each call's per-record cost over the
+    floor's, at the smallest and the largest B both measured."""
+    if floor is None or not len(floor):
+        return []
+    out = []
+    for (threads, H, T), c in floor.groupby(["threads", "hidden", "seq_len"], sort=True):
+        g = rows_where(step, threads=threads, hidden=H, seq_len=T)
+        batches = sorted(set(c.batch) & set(g.batch))
+        if not batches:
+            continue
+        parts, floors = [], []
+        for B in dict.fromkeys((batches[0], batches[-1])):
+            base = float(c[c.batch == B].per_record_median_s.iloc[0])
+            at = g[g.batch == B].sort_values("per_record_median_s")
+            ratios = ", ".join(
+                f"{call_label(r.impl, r.kind)} {r.per_record_median_s / base:.1f}x" for r in at.itertuples()
+            )
+            parts.append(f"at B={B} {ratios}")
+            floors.append(f"{fmt_time(base)} per record at B={B}")
+        out.append(
+            f"Against the plain-C floor measured in this run (H={H}, T={T}, threads={threads} session; the C step "
+            f"runs on one thread: {' and '.join(floors)}): {'; '.join(parts)}."
+        )
+    return out
 
 
 def efficiency_findings(step, best_peak: dict[int, float]) -> list[str]:

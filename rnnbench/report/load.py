@@ -14,6 +14,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "fit": results.FIT_COLUMNS,
     "accuracy": results.ACCURACY_COLUMNS,
     "peak": results.PEAK_COLUMNS,
+    "floor": results.FLOOR_COLUMNS,
 }
 # summary columns that the plots and tables treat as numbers; a CSV may hold them as text or None
 TIMING_COLUMNS = ("per_record_median_s", "median_s", "q1_s", "q3_s", "first_call_s", "records_per_call")
@@ -46,6 +47,16 @@ def usable_points(summary):
     for col in TIMING_COLUMNS:
         step[col] = step[col].astype(float)
     return step
+
+
+def usable_floor(floor):
+    """The plain-C floor points that passed their checks, timings as floats (none where the run has none)."""
+    floor = floor[floor.status != "failed"].copy()
+    for col in ("per_record_median_s", "median_s", "q1_s", "q3_s"):
+        floor[col] = floor[col].astype(float)
+    for col in ("threads", "hidden", "seq_len", "batch"):
+        floor[col] = floor[col].astype(int)
+    return floor
 
 
 def compile_recorded(acc) -> bool:

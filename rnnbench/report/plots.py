@@ -11,12 +11,16 @@ from rnnbench.report.formatting import MB, call_name, fmt_num
 from rnnbench.report.plot_layout import call_line, each_call, finish, grid, log_axes, save, shape_panels
 
 
-def draw_figures(plt, colors, folder: Path, step, fit, acc, best_peak: dict, target) -> list[tuple[str, Path]]:
-    """Every figure the run's data allow, saved under folder: (caption, path) each; a set per thread count."""
+def draw_figures(
+    plt, colors, folder: Path, step, fit, acc, best_peak: dict, target, floor=None
+) -> list[tuple[str, Path]]:
+    """Every figure the run's data allow, saved under folder: (caption, path) each; a set per thread count.
+    floor: the plain-C floor points (drawn on the per-record cost plot), or None."""
     figures = []
     for threads in sorted(step.threads.unique()):
         st, ft = step[step.threads == threads], fit[fit.threads == threads]
-        for caption, stem, fig in thread_figures(plt, colors, st, ft, threads, best_peak.get(threads)):
+        fl = None if floor is None else floor[floor.threads == threads]
+        for caption, stem, fig in thread_figures(plt, colors, st, ft, threads, best_peak.get(threads), fl):
             figures.append((caption, save(fig, folder / f"{stem}_t{threads}.png")))
         plt.close("all")
     for threads in sorted(acc.threads.unique()):
@@ -26,9 +30,9 @@ def draw_figures(plt, colors, folder: Path, step, fit, acc, best_peak: dict, tar
     return figures
 
 
-def thread_figures(plt, colors, step, fit, threads, peak: float | None):
+def thread_figures(plt, colors, step, fit, threads, peak: float | None, floor=None):
     """(caption, file stem, figure) for each sweep figure of one thread count that its data allow."""
-    yield "per-record cost", "per_record_cost", per_record_cost(plt, colors, step, threads)
+    yield "per-record cost", "per_record_cost", per_record_cost(plt, colors, step, threads, floor)
     yield "speed-up over B=1", "speedup", speedup(plt, colors, step, threads)
     if len(fit[fit.kind == "step"]):
         yield "overhead vs marginal", "overhead_marginal", overhead_marginal(plt, colors, fit, threads)
@@ -40,8 +44,9 @@ def thread_figures(plt, colors, step, fit, threads, peak: float | None):
         yield "memory", "memory", memory(plt, colors, step, threads)
 
 
-def per_record_cost(plt, colors, step, threads):
-    """Median per-record cost (and its IQR band) against B, log-log; epoch points dashed."""
+def per_record_cost(plt, colors, step, threads, floor=None):
+    """Median per-record cost (and its IQR band) against B, log-log; epoch points dashed; the plain-C
+    floor of the same shapes (black, dotted) where the run measured it."""
 
     def draw(ax, rows, H, T):
         for impl, kind, g in each_call(rows):
@@ -49,6 +54,10 @@ def per_record_cost(plt, colors, step, threads):
             hi = (g.q3_s / g.records_per_call) * 1e6
             call_line(ax, colors, impl, kind, g.batch, g.per_record_median_s * 1e6)
             ax.fill_between(g.batch, lo, hi, color=colors[impl], alpha=0.2, lw=0)
+        c = None if floor is None else rows_where(floor, hidden=H, seq_len=T).sort_values("batch")
+        if c is not None and len(c):
+            y = c.per_record_median_s * 1e6
+            ax.plot(c.batch, y, ":", marker="x", ms=4, color="black", label="plain C floor (1 thread, no framework)")
 
     title = f"Per-record cost of a training step vs batch size (threads={threads})"
     return shape_panels(plt, step, title, "batch size B (records per step)", "µs per record (median, IQR band)", draw)

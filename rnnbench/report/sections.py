@@ -102,11 +102,12 @@ def efficiency_section(peak, figures) -> list[str]:
     ]
 
 
-def reference_section(step, pairs: list[tuple[str, str]], best_peak: dict[int, float]) -> list[str]:
-    """This run beside issue #5's figures (ISSUE5_REFERENCE), and % of the matmul peak at H=256, B=256."""
+def reference_section(step, pairs: list[tuple[str, str]], best_peak: dict[int, float], floor=None) -> list[str]:
+    """This run beside issue #5's figures (ISSUE5_REFERENCE) and the plain-C floor it measured, and % of
+    the matmul peak at H=256, B=256."""
     ref = ISSUE5_REFERENCE
     T = ref["seq_len"]
-    comparison, measured = tables.reference_comparison_table(step, pairs, thread_counts(step) or [1])
+    comparison, measured = tables.reference_comparison_table(step, pairs, thread_counts(step) or [1], floor)
     out = [
         "\n## Beside the reference figures of issue #5 (measured outside rnnbench)\n",
         (
@@ -114,9 +115,12 @@ def reference_section(step, pairs: list[tuple[str, str]], best_peak: dict[int, f
             f"the figures of the Performance issue: **{ref['source']}**. Those were seen on a machine of this "
             "kind with the issue author's own scripts, not with this harness. ours / issue divides our median "
             "by the upper end of the issue's range (by the figure itself where it gives one number); above 1, "
-            "ours is slower.\n"
+            "ours is slower. The plain-C floor is measured in this run, on this machine: the same step "
+            "(float32, plain SGD) written in C with no framework and no Python in the timed loop, one thread "
+            "(benchmarks/floor/rnn_floor.c, rnnbench.floor); ours / C floor is what a framework costs above "
+            "that arithmetic.\n"
         ),
-        tables.reference_floor_table(),
+        tables.reference_floor_table(floor),
         "",
         comparison,
     ]

@@ -91,19 +91,36 @@ def peak_samples_table(peak) -> str:
     )
 
 
-def reference_floor_table() -> str:
-    """The issue's floor and best-seen figure per (H, B)."""
-    figures = ISSUE5_REFERENCE["figures"]
-    return md_table(
-        [{"H": H, "B": B, "floor": c["floor"][2], "best seen": c["best"][2]} for (H, B), c in figures.items()]
-    )
+def floor_costs(floor) -> dict[tuple[int, int, int, int], float]:
+    """(threads, H, T, B) -> the plain-C floor's per-record median, from the run's floor points."""
+    if floor is None or not len(floor):
+        return {}
+    return {
+        (int(r.threads), int(r.hidden), int(r.seq_len), int(r.batch)): float(r.per_record_median_s)
+        for r in floor.itertuples()
+    }
 
 
-def reference_comparison_table(step, pairs: list[tuple[str, str]], counts: list[int]) -> tuple[str, bool]:
-    """Per issue configuration and call, our per-record median per thread count beside the issue's figure,
-    and ours over the top of its range; with whether this run measured any of those configurations."""
+def reference_floor_table(floor=None) -> str:
+    """Per (H, B): the issue's floor, the plain-C floor measured in this run (per thread setting of the
+    session it ran in; the C program itself runs on one thread), and the issue's best-seen figure."""
     T = ISSUE5_REFERENCE["seq_len"]
-    cost = per_record_costs(step)
+    cost = floor_costs(floor)
+    counts = sorted({k[0] for k in cost})
+    rows = []
+    for (H, B), c in ISSUE5_REFERENCE["figures"].items():
+        row = {"H": H, "B": B, "floor (issue, outside rnnbench)": c["floor"][2]}
+        row |= {f"plain C floor, this run (session t{t})": fmt_time(cost.get((t, H, T, B))) for t in counts}
+        rows.append(row | {"best seen (issue)": c["best"][2]})
+    return md_table(rows)
+
+
+def reference_comparison_table(step, pairs: list[tuple[str, str]], counts: list[int], floor=None) -> tuple[str, bool]:
+    """Per issue configuration and call, our per-record median per thread count beside the issue's figure,
+    ours over the top of its range, and ours over the plain-C floor this run measured (where it did);
+    with whether this run measured any of those configurations."""
+    T = ISSUE5_REFERENCE["seq_len"]
+    cost, floor_cost = per_record_costs(step), floor_costs(floor)
     rows, measured = [], False
     for (H, B), config in ISSUE5_REFERENCE["figures"].items():
         for impl, kind in pairs:
@@ -115,6 +132,10 @@ def reference_comparison_table(step, pairs: list[tuple[str, str]], counts: list[
             row |= {f"ours, threads={t}": fmt_time(x) for t, x in ours.items()}
             row["issue #5 figure (outside rnnbench)"] = config[key][2] if key else "(no comparable figure)"
             row |= {f"ours / issue (t{t})": f"{x / hi:.2f}" if x is not None and hi else "-" for t, x in ours.items()}
+            if floor_cost:
+                for t, x in ours.items():
+                    c = floor_cost.get((t, H, T, B))
+                    row[f"ours / C floor (t{t})"] = f"{x / c:.1f}" if x is not None and c else "-"
             rows.append(row)
     return md_table(rows), measured
 
