@@ -146,13 +146,17 @@ def test_identical_runs_give_identical_results(impl_name, dtype):
         np.testing.assert_array_equal(runs[0][1][name], runs[1][1][name])
 
 
-def test_train_epoch_equals_train_steps(impl_name):
-    """A fused epoch (where an implementation fuses it) does the same arithmetic as one step per batch."""
+@pytest.mark.parametrize("clip", list(CLIPS))
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_train_epoch_equals_train_steps(impl_name, optimizer, clip):
+    """A fused epoch (where an implementation fuses it) does the same arithmetic as one step per batch,
+    with each optimizer and clip (plain SGD without clipping may take a sparse update path)."""
     config = config_for((7, 5, 3, "tanh"), "float64")
     params = random_params(config, seed=11)
     batches = [ragged_batch(config, 2, T, seed=30 + i) for i in range(4)]
-    fused = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1, momentum=0.5))
-    stepped = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1, momentum=0.5))
+    options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
+    fused = impls.load(impl_name, config, params, **options)
+    stepped = impls.load(impl_name, config, params, **options)
     losses = fused.train_epoch(batches)
     assert len(losses) == len(batches)
     np.testing.assert_allclose(losses, [stepped.train_step(b) for b in batches], rtol=tolerances.FLOAT64)
