@@ -234,7 +234,11 @@ def logits_from_inputs(
 
 def mean_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """logits (B, C), labels (B,) int32 -> 0-d mean of logsumexp(logits) - logits[y] (stable form)."""
-    picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]  # (B,)
+    # logits[y] as a one-hot product: elementwise forward and backward, which fuse, where a gather's
+    # backward would be a scatter of its own
+    picked = jnp.sum(
+        jnp.where(jnp.arange(logits.shape[1], dtype=labels.dtype)[None, :] == labels[:, None], logits, 0), axis=1
+    )  # (B,)
     return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
 
@@ -431,7 +435,8 @@ class JaxScan(RNNImpl):
 
         def sparse_epoch_step(rows, data, ragged):  # as epoch_step, for plain SGD without clipping
             tokens, lengths, labels = unpack(data)
-            inputs = rows["W_xh"][0][tokens.T]  # (T, B, H): row x_t of W_xh.T (V, H) is W_xh[:, x_t]
+            # (T, B, H): row x_t of W_xh.T (V, H) is W_xh[:, x_t]; ids are checked on the host
+            inputs = rows["W_xh"][0].at[tokens.T].get(mode="promise_in_bounds")
 
             def loss_of(p, inputs):
                 return mean_cross_entropy(logits_from_inputs(p, inputs, lengths, relu, ragged), labels)
@@ -439,7 +444,9 @@ class JaxScan(RNNImpl):
             dense = {k: rows[k][0] for k in PARAM_NAMES if k != "W_xh"}
             loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
             new = {k: apply_update(spec, rows[k], g[k], None) for k in dense}
-            new["W_xh"] = rows["W_xh"].at[0, tokens.T].add(-spec.lr * g_inputs)  # padding adds exact zeros
+            new["W_xh"] = (
+                rows["W_xh"].at[0, tokens.T].add(-spec.lr * g_inputs, mode="promise_in_bounds")
+            )  # padding adds exact zeros
             return new, loss
 
         def epoch_step(rows, data_bias, ragged):  # rows: name -> (S, *shape), W_xh as (S, V, H)
