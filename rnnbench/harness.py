@@ -1,7 +1,7 @@
 """The measurements themselves, in one place: benchmarks/ (pytest) and `rnnbench bench` both run these.
 
-Four kinds of point, each measured on a fresh model (or a fresh C process) and returned as a JSON-ready record
-(see rnnbench.results for where records go):
+Four kinds of point, each measured on a fresh model (or a fresh C process) and returned as a
+JSON-ready record (see rnnbench.results for where records go):
 
 * step: one implementation, hidden size H, sequence length T, batch size B, on synthetic float32 data
   of a fixed shape (V = 60 symbols, C = 10 classes, every record of length T; the label is the last
@@ -16,16 +16,16 @@ Four kinds of point, each measured on a fresh model (or a fresh C process) and r
   timed loop, on one thread (rnnbench.floor): what the arithmetic alone costs on this machine.
 * accuracy: rnnbench.train.train on a real data set, validation accuracy against training seconds.
 
-Every step point records what one more, untimed, step allocates at its peak beyond what was allocated
-before it, as the framework's own allocator (or compiler) accounts it (`step_memory`:
+Every step point records what one more, untimed, step allocates at its peak beyond what was
+allocated before it, as the framework's own allocator (or compiler) accounts it (`step_memory`:
 impls.RNNImpl.step_memory), beside the BPTT activation cache the shapes call for
 (rnnbench.costmodel.bptt_cache_bytes). Every step and epoch point also records the process's memory
-(`current_rss_bytes`, `peak_rss_bytes`, `memory_after`): the process's resident-set high-water mark
-after the point's timed calls, and how far that mark lies
-above the resident set measured just before the model was created (the check batch's reference loss
-is computed before that). The high-water mark is per process and never falls: the points of one
-implementation run in one process, B ascending, so a point's mark includes every earlier point's.
-The kernel keeps both counters approximately (they can disagree by a few hundred KB).
+(`current_rss_bytes`, `peak_rss_bytes`, `memory_after`): its resident-set high-water mark after the
+point's timed calls, and how far that mark lies above the resident set measured just before the model
+was created (the check batch's reference loss is computed before that). The high-water mark is per
+process and never falls: the points of one implementation run in one process, B ascending, so a
+point's mark includes every earlier point's. The kernel keeps both counters approximately (they can
+disagree by a few hundred KB).
 
 Every step and epoch point checks its answer: every loss finite, and the loss of a fixed batch,
 computed by the NumPy reference from the implementation's parameters, lower after the timed steps than
