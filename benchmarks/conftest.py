@@ -6,8 +6,9 @@
 Options (`rnnbench bench` passes them): --rnnbench-profile, --rnnbench-out (the run folder; default a
 temporary folder), --rnnbench-run-id, --rnnbench-impl, --rnnbench-hidden, --rnnbench-seq-len,
 --rnnbench-batch-sizes, --rnnbench-threads, --rnnbench-device, --rnnbench-skip-accuracy,
---rnnbench-skip-sweep, --rnnbench-skip-floor, --rnnbench-resume. The measurements live in rnnbench.harness; this file only
-chooses the points, drives pytest-benchmark and saves each finished point at once.
+--rnnbench-skip-sweep, --rnnbench-skip-floor, --rnnbench-resume. The measurements live in
+rnnbench.harness; this file only chooses the points, drives pytest-benchmark and saves each finished
+point at once.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["skipped"])
     if "floor_point" in metafunc.fixturenames:
         if ctx.skip_floor:
-            skip = pytest.mark.skip(reason="--rnnbench-skip-floor (rnnbench bench --skip-sweep)")
+            skip = pytest.mark.skip(reason="--rnnbench-skip-floor")
             metafunc.parametrize("floor_point", [pytest.param(None, marks=skip)], ids=["skipped"])
         else:
             points = harness.floor_points(ctx.profile, ctx.threads)

@@ -428,36 +428,28 @@ class JaxScan(RNNImpl):
         def train_step(state, data, bias):
             return step(state, (data, bias))
 
-        # Plain SGD without clipping updates W_xh by -lr times the sum of the gradients of the columns a
-        # step gathered, so the update can scatter them into the rows they came from: the T x B rows a
-        # step touched instead of a dense (V, H) gradient, a zero fill and a sweep over all V rows.
+        # The epoch step differentiates with respect to the gathered input columns, not W_xh itself. Plain
+        # SGD without clipping then scatters -lr times their gradients into the rows they came from (the
+        # T x B rows a step touched); every other update first sums them into the dense (V, H) gradient,
+        # which is what autodiff's transpose of the gather would have made.
         sparse_xh = isinstance(spec, SGD) and not spec.momentum and clip is None
 
-        def sparse_epoch_step(rows, data, ragged):  # as epoch_step, for plain SGD without clipping
+        def epoch_step(rows, data_bias, ragged):  # rows: name -> (S, *shape), W_xh as (S, V, H)
+            data, bias = data_bias
             tokens, lengths, labels = unpack(data)
-            # (T, B, H): row x_t of W_xh.T (V, H) is W_xh[:, x_t]; ids are checked on the host
-            inputs = rows["W_xh"][0].at[tokens.T].get(mode="promise_in_bounds")
+            ids = tokens.T  # (T, B); checked against V on the host
+            inputs = rows["W_xh"][0].at[ids].get(mode="promise_in_bounds")  # (T, B, H): row x_t is W_xh[:, x_t]
 
             def loss_of(p, inputs):
                 return mean_cross_entropy(logits_from_inputs(p, inputs, lengths, relu, ragged), labels)
 
             dense = {k: rows[k][0] for k in PARAM_NAMES if k != "W_xh"}
             loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
-            new = {k: apply_update(spec, rows[k], g[k], None) for k in dense}
-            new["W_xh"] = (
-                rows["W_xh"].at[0, tokens.T].add(-spec.lr * g_inputs, mode="promise_in_bounds")
-            )  # padding adds exact zeros
-            return new, loss
-
-        def epoch_step(rows, data_bias, ragged):  # rows: name -> (S, *shape), W_xh as (S, V, H)
-            data, bias = data_bias
-            if sparse_xh:
-                return sparse_epoch_step(rows, data, ragged)
-
-            def loss_of(p):  # p["W_xh"] (V, H): its gather takes rows, and its gradient is a row scatter
-                return loss_fn({**p, "W_xh": p["W_xh"].T}, data, ragged)
-
-            loss, g = jax.value_and_grad(loss_of)({k: v[0] for k, v in rows.items()})
+            if sparse_xh:  # padding positions add exact zeros
+                new = {k: apply_update(spec, rows[k], g[k], None) for k in dense}
+                new["W_xh"] = rows["W_xh"].at[0, ids].add(-spec.lr * g_inputs, mode="promise_in_bounds")
+                return new, loss
+            g["W_xh"] = jnp.zeros_like(rows["W_xh"][0]).at[ids].add(g_inputs, mode="promise_in_bounds")  # (V, H)
             g = clip_tree(g, clip)
             return {k: apply_update(spec, rows[k], g[k], bias) for k in PARAM_NAMES}, loss
 
@@ -500,21 +492,22 @@ class JaxScan(RNNImpl):
             grads = self.layout.unflatten(np.array(flat, dtype=self.dtype), xp=np)  # views of one host copy
             return float(loss), grads
 
-    def _train_step(self, batch: Batch, T_pad: int | None = None) -> float:
+    def _step_inputs(self, batch: Batch, T_pad: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The host arguments of the next train_step besides the state: packed data, Adam's bias (2,) or None."""
         bias = self._bias(1)
+        return pack(batch, T_pad or bucket_length(batch.t_max)), None if bias is None else bias[0]
+
+    def _train_step(self, batch: Batch, T_pad: int | None = None) -> float:
         with self._precision():
-            data = pack(batch, T_pad or bucket_length(batch.t_max))
-            self.state, loss = self._step_fn(self.state, data, None if bias is None else bias[0])
+            self.state, loss = self._step_fn(self.state, *self._step_inputs(batch, T_pad))
             self.step_count += 1
             return float(loss)
 
     def _step_memory(self, batch: Batch) -> StepMemory:
         self._train_step(batch)  # compiles the step for these shapes if it is new
-        bias = self._bias(1)
         with self._precision():
-            data = pack(batch, bucket_length(batch.t_max))
             # The same shapes as the step just run: XLA's compilation cache answers, nothing recompiles.
-            compiled = self._step_fn.lower(self.state, data, None if bias is None else bias[0]).compile()
+            compiled = self._step_fn.lower(self.state, *self._step_inputs(batch)).compile()
         stats = compiled.memory_analysis()
         if stats is None:
             return StepMemory(None, "not measured: XLA gave no memory analysis")

@@ -5,9 +5,9 @@ write the report.
 Each implementation runs as its own pytest session over benchmarks/ (pytest-benchmark drives the timed
 rounds; rnnbench.harness measures), in a fresh process whose thread variables are set before any
 framework starts, so that no framework's thread pool competes with another's; the matmul peak and the
-C floor get a session of their own; all of it once per thread setting. Every finished point is written at once,
-atomically: after Ctrl-C, run the same command with --run-id RUN --resume to measure only what is
-missing.
+C floor get a session of their own; all of it once per thread setting. Every finished point is written
+at once, atomically: after Ctrl-C, run the same command with --run-id RUN --resume to measure only
+what is missing.
 
 examples:
   rnnbench bench                                    quick profile, every installed implementation
@@ -136,7 +136,7 @@ def pytest_command(args: argparse.Namespace, impl: str | None, run_id: str, run_
     if impl is None:  # the machine's own figures: the matmul peak, and the plain-C floor at the sweep's shapes
         cmd += ["-k", "test_matmul_peak or test_c_floor", "--rnnbench-skip-sweep", "--rnnbench-skip-accuracy"]
     else:
-        cmd += ["-k", "not test_matmul_peak and not test_c_floor", f"--rnnbench-impl={impl}", "--rnnbench-skip-floor"]
+        cmd += ["-k", "not test_matmul_peak and not test_c_floor", f"--rnnbench-impl={impl}"]
         cmd += ["--rnnbench-skip-accuracy"] if args.skip_accuracy else []
         cmd += ["--rnnbench-skip-sweep"] if args.skip_sweep else []
     if args.resume:

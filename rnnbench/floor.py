@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-    from impls.core import Batch, Params
+    from impls.core import Batch, ModelConfig, Params
 
 # rnnbench/ and benchmarks/ are siblings in a source checkout.
 SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "floor" / "rnn_floor.c"
@@ -51,8 +51,6 @@ MAGIC = 0x464E4E52  # the bytes "RNNF", little-endian
 VERSION = 1
 HEADER_WORDS = 16
 
-# Defaults of measure(): the shape and optimizer of rnnbench.harness's synthetic step points.
-VOCAB, CLASSES, LR, POOL = 60, 10, 0.05, 4
 ROUND_SECONDS = 0.2
 
 
@@ -181,12 +179,18 @@ def _header(V: int, H: int, C: int, T: int, B: int, n_batches: int, lr: float, *
     return np.array(out, dtype="<i4").tobytes()
 
 
-def _body(params: Params, H: int, V: int, C: int, tokens, lengths, labels) -> bytes:
-    """Canonical float32 parameters, then int32 tokens (N, B, T), lengths (N, B), labels (N, B)."""
+def _payload(config: ModelConfig, params: Params, batches: Sequence[Batch], lr: float, **words: float) -> bytes:
+    """An input file: the header (words as in `_header`), then the canonical float32 parameters, then int32
+    tokens (N, B, T), lengths (N, B), labels (N, B) of the batches, each padded to the longest T."""
     import numpy as np
 
-    shapes = {"W_xh": (H, V), "W_hh": (H, H), "b_h": (H,), "W_hy": (C, H), "b_y": (C,)}
-    parts = [np.ascontiguousarray(params[k], dtype="<f4").reshape(s).tobytes() for k, s in shapes.items()]
+    B, T = batches[0].size, max(b.t_max for b in batches)
+    tokens = np.stack([b.padded_to(T).tokens for b in batches])  # (N, B, T)
+    lengths = np.stack([b.lengths for b in batches])  # (N, B)
+    labels = np.stack([b.labels for b in batches])  # (N, B)
+    V, H, C = config.vocab_size, config.hidden_size, config.num_classes
+    parts = [_header(V, H, C, T, B, len(batches), lr, **words)]
+    parts += [np.ascontiguousarray(params[k], dtype="<f4").tobytes() for k in config.param_shapes()]
     parts += [np.ascontiguousarray(a, dtype="<i4").tobytes() for a in (tokens, lengths, labels)]
     return b"".join(parts)
 
@@ -201,10 +205,10 @@ def _run(binary: Path, mode: str, payload: bytes) -> bytes:
         return dst.read_bytes()
 
 
-def _unpack_params(flat: np.ndarray, V: int, H: int, C: int) -> Params:
-    shapes = {"W_xh": (H, V), "W_hh": (H, H), "b_h": (H,), "W_hy": (C, H), "b_y": (C,)}
+def _unpack_params(flat: np.ndarray, config: ModelConfig) -> Params:
+    """A float32 (P,) array in the input's parameter order -> canonical Params."""
     out, at = {}, 0
-    for name, shape in shapes.items():
+    for name, shape in config.param_shapes().items():
         n = math.prod(shape)
         out[name] = flat[at : at + n].reshape(shape).astype("float32")
         at += n
@@ -233,44 +237,30 @@ def train(
     C = np.shape(params["W_hy"])[0]
     config = ModelConfig(V, H, C, "relu" if relu else "tanh", "float32")
     params = validate_params(params, config)
-    B, T = batches[0].size, max(b.t_max for b in batches)
+    B = batches[0].size
     if any(b.size != B for b in batches):
         raise InputError(f"every batch of the floor must have the same B, got {[b.size for b in batches]}")
     for b in batches:
         b.check(config)
     binary = build(cache_dir).binary
-    tokens = np.stack([b.padded_to(T).tokens for b in batches])  # (N, B, T)
-    lengths = np.stack([b.lengths for b in batches])  # (N, B)
-    labels = np.stack([b.labels for b in batches])  # (N, B)
-    payload = _header(V, H, C, T, B, len(batches), lr, steps=steps, relu=relu)
-    payload += _body(params, H, V, C, tokens, lengths, labels)
+    payload = _payload(config, params, batches, lr, steps=steps, relu=relu)
     out = np.frombuffer(_run(binary, "train", payload), dtype="<f4")
-    n_params = H * V + H * H + H + C * H + C
+    n_params = sum(math.prod(shape) for shape in config.param_shapes().values())
     if out.size != n_params + steps:
         raise RuntimeError(f"rnn_floor train wrote {out.size} floats, expected {n_params + steps}")
-    return _unpack_params(out[:n_params], V, H, C), [float(x) for x in out[n_params:]]
-
-
-def synthetic_data(batch: int, seq_len: int, n: int, vocab: int = VOCAB, classes: int = CLASSES, seed: int = 0):
-    """n batches as rnnbench.harness.synthetic_batches draws them: tokens (n, B, T) uniform in
-    [0, vocab), lengths (n, B) all T, labels (n, B) = last token mod classes."""
-    import numpy as np
-
-    rng = np.random.default_rng([seed, batch, seq_len])
-    tokens = np.stack([rng.integers(0, vocab, size=(batch, seq_len)) for _ in range(n)])  # (n, B, T)
-    return tokens, np.full((n, batch), seq_len), tokens[:, :, -1] % classes
+    return _unpack_params(out[:n_params], config), [float(x) for x in out[n_params:]]
 
 
 def measure(
     hidden: int,
     seq_len: int,
     batch: int,
-    vocab: int = VOCAB,
-    classes: int = CLASSES,
+    vocab: int | None = None,
+    classes: int | None = None,
     rounds: int = 7,
     iterations: int | None = None,
     warmup: int = 20,
-    lr: float = LR,
+    lr: float | None = None,
     seed: int = 0,
     round_seconds: float = ROUND_SECONDS,
     relu: bool = False,
@@ -281,7 +271,9 @@ def measure(
     `warmup` untimed steps, then `rounds` rounds of `iterations` consecutive steps, each round timed
     whole inside the C program (no Python, no process start in the figure). iterations None: the
     program calibrates it so that a round lasts about round_seconds. Parameters start from
-    impls.init_params(seed) (tanh unless relu); the steps cycle through POOL batches.
+    impls.init_params(seed) (tanh unless relu); the steps cycle through the harness's pool of
+    rnnbench.harness.STEP_POOL synthetic batches. vocab, classes and lr default to those of the
+    harness's synthetic step points (SYNTH_VOCAB, SYNTH_CLASSES, SYNTH_LR).
 
     Returns JSON-ready: the shape, lr, rounds, iterations, round_seconds (each round, seconds),
     step_seconds (each round / iterations), median_step_seconds, median_record_seconds (/ B),
@@ -291,7 +283,12 @@ def measure(
     import numpy as np
 
     from impls.core import ModelConfig, init_params
+    from rnnbench import harness
     from rnnbench.timing import robust_stats
+
+    vocab = harness.SYNTH_VOCAB if vocab is None else vocab
+    classes = harness.SYNTH_CLASSES if classes is None else classes
+    lr = harness.SYNTH_LR if lr is None else lr
 
     for name, value in (("hidden", hidden), ("seq_len", seq_len), ("batch", batch), ("rounds", rounds)):
         if value < 1:
@@ -301,14 +298,11 @@ def measure(
     info = build(cache_dir)
     config = ModelConfig(vocab, hidden, classes, "relu" if relu else "tanh", "float32")
     params = init_params(config, seed)
-    tokens, lengths, labels = synthetic_data(batch, seq_len, POOL, vocab, classes, seed)
-    payload = _header(
-        vocab,
-        hidden,
-        classes,
-        seq_len,
-        batch,
-        POOL,
+    pool = harness.synthetic_batches(batch, seq_len, harness.STEP_POOL, seed, vocab, classes)
+    payload = _payload(
+        config,
+        params,
+        pool,
         lr,
         relu=relu,
         warmup=max(1, warmup),
@@ -316,7 +310,7 @@ def measure(
         iterations=iterations or 0,
         round_seconds=round_seconds,
     )
-    out = _run(info.binary, "bench", payload + _body(params, hidden, vocab, classes, tokens, lengths, labels))
+    out = _run(info.binary, "bench", payload)
     its, n_rounds = (int(x) for x in np.frombuffer(out[:8], dtype="<i4"))
     tail = np.frombuffer(out[16:], dtype="<f8")  # seconds of each round, then the first and last loss
     if n_rounds != rounds or tail.size != rounds + 2:

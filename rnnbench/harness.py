@@ -261,16 +261,18 @@ def floor_points(profile: Profile, threads: int) -> list[FloorPoint]:
     return [FloorPoint(H, T, B, threads) for H, T, B in grid]
 
 
-def synthetic_batches(batch: int, seq_len: int, n: int, seed: int = SEED) -> list:
+def synthetic_batches(
+    batch: int, seq_len: int, n: int, seed: int = SEED, vocab: int = SYNTH_VOCAB, classes: int = SYNTH_CLASSES
+) -> list:
     """n batches of shape (B, T): tokens uniform in [0, V), every length T, label = last token mod C."""
     from impls import Batch
 
     rng = np.random.default_rng([seed, batch, seq_len])
     out = []
     for _ in range(n):
-        tokens = rng.integers(0, SYNTH_VOCAB, size=(batch, seq_len))  # (B, T)
+        tokens = rng.integers(0, vocab, size=(batch, seq_len))  # (B, T)
         lengths = np.full(batch, seq_len)  # (B,)
-        out.append(Batch(tokens, lengths, tokens[:, -1] % SYNTH_CLASSES))
+        out.append(Batch(tokens, lengths, tokens[:, -1] % classes))
     return out
 
 
@@ -340,6 +342,20 @@ def memory_after(point: StepPoint, rss_before: int | None) -> dict:
         "rss_before_bytes": rss_before,
         "peak_rss_bytes": peak,
         "rss_growth_bytes": peak - rss_before if peak is not None and rss_before is not None else None,
+    }
+
+
+def timing_fields(stats: dict, records_per_call: int) -> dict:
+    """The summary's timing columns from timing.robust_stats of a point's per-call seconds."""
+    return {
+        "median_s": stats["median"],
+        "q1_s": stats["q1"],
+        "q3_s": stats["q3"],
+        "iqr_s": stats["iqr"],
+        "min_s": stats["min"],
+        "mean_s": stats["mean"],
+        "per_record_median_s": stats["median"] / records_per_call,
+        "per_record_iqr_s": stats["iqr"] / records_per_call,
     }
 
 
@@ -453,14 +469,7 @@ def measure_step(
         "n_samples": stats["n"],
         "rounds": rounds,
         "iterations": iterations,
-        "median_s": stats["median"],
-        "q1_s": stats["q1"],
-        "q3_s": stats["q3"],
-        "iqr_s": stats["iqr"],
-        "min_s": stats["min"],
-        "mean_s": stats["mean"],
-        "per_record_median_s": stats["median"] / records_per_call,
-        "per_record_iqr_s": stats["iqr"] / records_per_call,
+        **timing_fields(stats, records_per_call),
         "first_call_s": first_s,
         "flops_per_step": flops["flops_per_step"],
         "flops_per_record": flops["flops_per_record"],
@@ -564,12 +573,7 @@ def measure_floor(point: FloorPoint, profile: Profile, run_id: str | None = None
         "batch": point.batch,
         "n_samples": stats["n"],
         "iterations": m["iterations"],
-        "median_s": stats["median"],
-        "q1_s": stats["q1"],
-        "q3_s": stats["q3"],
-        "min_s": stats["min"],
-        "per_record_median_s": stats["median"] / point.batch,
-        "per_record_iqr_s": stats["iqr"] / point.batch,
+        **timing_fields(stats, point.batch),
         "loss_first": checks.loss_before,
         "loss_last": checks.loss_after,
         "compiler": build["compiler_version"],

@@ -21,6 +21,7 @@ from impls.torch_autograd import FlatOptimizer, batch_to_device, rnn_logits
 TORCH_IMPLS = ["torch-autograd", "torch-nnrnn"]
 CUDA = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")]
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+CUDA_IMPLS = [pytest.param(name, marks=CUDA) for name in TORCH_IMPLS]
 
 OPTIMIZERS = {
     "sgd": impls.SGD(lr=0.3),
@@ -219,9 +220,7 @@ def test_loading_leaves_torch_generator_alone(name):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
-@pytest.mark.parametrize("name", TORCH_IMPLS)
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+@pytest.mark.parametrize("name", CUDA_IMPLS)
 def test_cuda_matches_cpu(name):
     """float64 on CUDA (cuDNN for nn.RNN) gives the CPU's logits, loss, grads and K-step parameters."""
     config = config64("tanh")
@@ -243,9 +242,7 @@ def test_cuda_matches_cpu(name):
         assert_params_close(cuda.get_params(), cpu.get_params(), tolerances.FLOAT64, f"step {step}")
 
 
-@pytest.mark.parametrize("name", TORCH_IMPLS)
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+@pytest.mark.parametrize("name", CUDA_IMPLS)
 def test_cuda_sync_waits_for_queued_work(name):
     config = impls.ModelConfig(vocab_size=50, hidden_size=256, num_classes=10, dtype="float32")
     model = impls.load(name, config, impls.init_params(config), device="cuda")
@@ -257,9 +254,7 @@ def test_cuda_sync_waits_for_queued_work(name):
     assert done.query()
 
 
-@pytest.mark.parametrize("name", TORCH_IMPLS)
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+@pytest.mark.parametrize("name", CUDA_IMPLS)
 def test_cuda_step_memory_counts_the_device_peak(name):
     """On CUDA the peak comes from the caching allocator's statistics and holds at least the BPTT cache."""
     from rnnbench.costmodel import bptt_cache_bytes

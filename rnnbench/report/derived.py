@@ -6,6 +6,7 @@ from __future__ import annotations
 from rnnbench import results
 
 CONFIG = ["impl", "threads", "hidden", "seq_len"]  # the points of one configuration differ only in B (and kind)
+MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
 
 
 def rows_where(frame, **equal):

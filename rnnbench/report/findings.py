@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rnnbench.report.derived import CONFIG, memory_growth, rows_where
+from rnnbench.report.derived import CONFIG, MEMORY_GROWTH_LIMIT, memory_growth, rows_where
 from rnnbench.report.formatting import call_label, call_name, fmt_time
 
 POOR_FIT = 0.25  # a fit whose worst relative error exceeds this gets a caveat in the report
@@ -184,8 +184,6 @@ def fused_epoch_findings(epochs, steps) -> list[str]:
 def memory_findings(growth: list[dict]) -> list[str]:
     """Per thread count and shape: how much a step's peak rises per byte of BPTT cache over the B sweep,
     least and most, and whether anything beyond the cache grows with B."""
-    from rnnbench.report.tables import MEMORY_GROWTH_LIMIT
-
     out = []
     shapes = sorted({(r["threads"], r["H"], r["T"]) for r in growth})
     for threads, H, T in shapes:

@@ -43,20 +43,24 @@ def load_frames(run_dir: str | Path) -> dict:
 
 def usable_points(summary):
     """The summary without its failed points (they are left out of every figure), timings as floats."""
-    step = summary[summary.status != "failed"].copy()
-    for col in TIMING_COLUMNS:
-        step[col] = step[col].astype(float)
-    return step
+    return _passed(summary, TIMING_COLUMNS)
 
 
 def usable_floor(floor):
-    """The plain-C floor points that passed their checks, timings as floats (none where the run has none)."""
-    floor = floor[floor.status != "failed"].copy()
-    for col in ("per_record_median_s", "median_s", "q1_s", "q3_s"):
-        floor[col] = floor[col].astype(float)
-    for col in ("threads", "hidden", "seq_len", "batch"):
-        floor[col] = floor[col].astype(int)
-    return floor
+    """The plain-C floor points that passed their checks, timings as floats and shapes as ints."""
+    return _passed(
+        floor, ("per_record_median_s", "median_s", "q1_s", "q3_s"), ("threads", "hidden", "seq_len", "batch")
+    )
+
+
+def _passed(frame, floats: tuple[str, ...], ints: tuple[str, ...] = ()):
+    """frame without its failed rows, the given columns cast (a CSV may hold them as text or None)."""
+    frame = frame[frame.status != "failed"].copy()
+    for col in floats:
+        frame[col] = frame[col].astype(float)
+    for col in ints:
+        frame[col] = frame[col].astype(int)
+    return frame
 
 
 def compile_recorded(acc) -> bool:

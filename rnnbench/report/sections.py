@@ -203,7 +203,7 @@ def memory_section(step, figures) -> list[str]:
         "The rise ratio is the bytes the step adds per byte the cache adds: near 1 where the step holds the "
         "cache and little else of that size (below 1 where it frees part of it during the backward pass), a "
         "few where gradients and temporaries of the cache's shapes come "
-        f"with it; above {tables.MEMORY_GROWTH_LIMIT:g}, something else grows with B.\n"
+        f"with it; above {derived.MEMORY_GROWTH_LIMIT:g}, something else grows with B.\n"
     )
     out.append(tables.memory_growth_table(growth))
     sweep = step[(step.kind == "step") & step.step_peak_bytes.notna()]

@@ -177,9 +177,6 @@ def first_call_table(step) -> str:
     )
 
 
-MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
-
-
 def memory_growth_table(growth: list[dict]) -> str:
     """Per configuration: the step's peak and the cache formula at the smallest and largest B, and the
     peak's rise over the cache's rise."""
