@@ -12,8 +12,11 @@ NumPy only; wordfreq is imported when the `wordfreq` source is asked for. A data
                                  wordfreq's lists are already lower-cased, so there is no case option.
     folder:PATH                  one PATH/<label>.txt per class, one example per line, UTF-8, blank lines
                                  skipped (the layout of the PyTorch name-classification tutorial data).
-    csv:PATH                     rows `text,label` read with the csv module; a first row naming the
-                                 columns `text` and `label` (any order, other columns ignored) is a header.
+    csv:PATH[,text=COL,label=COL,header=1|0]
+                                 rows read with the csv module; the text and label columns are found by
+                                 the names in a header row, chosen by name or by index from 0, or are the
+                                 two columns of a 2-column file. A header row is recognised whatever it
+                                 is called and is never a record; see rnnbench.csv_source for the rule.
     synthetic[:n=1000,length=8,vocab=60,classes=10,rule=first,seed=0]
                                  n random sequences of 1..length tokens from `vocab` symbols; the label is
                                  the id of the first (rule=first) or last (rule=last) symbol mod classes.
@@ -23,25 +26,32 @@ A bare path is read as folder:PATH when it is a directory and as csv:PATH when i
 Records are tokenized by characters (default) or whitespace-separated words, truncated to max_len tokens,
 and encoded with a vocabulary built from the train split alone: id 0 is "<unk>", the id of every token
 unseen in training; padding reuses id 0 (padding never changes a result). A record with no tokens (an
-empty line or CSV cell) is dropped. Labels are indices into the sorted list of class names.
+empty line or CSV cell) is dropped. Labels are indices into the sorted list of class names. Files are
+read as UTF-8; a byte-order mark is stripped.
+
+Splits: the validation and test splits are val_fraction and test_fraction of the spec's records, drawn
+per class with the seed (the rest trains), unless a separate source (val_spec, test_spec) replaces
+one. Fractions may be 0. The data set says where each split came from and warns of an asked-for split
+that came out empty (too few records per class for the fraction).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from impls.core import Batch, InputError
+from rnnbench import csv_source
 
 DEFAULT_DATA = "wordfreq:en,fr,de"
+DEFAULT_FRACTION = 0.1  # of the records per class, for each of the validation and test splits
 TOKENIZATIONS: tuple[str, ...] = ("char", "word")
 SOURCES: tuple[str, ...] = ("wordfreq", "folder", "csv", "synthetic")
 WORDFREQ_DEFAULT_N = 5000
@@ -58,6 +68,7 @@ SYNTHETIC_SYMBOLS = string.ascii_letters + string.digits  # symbol i; past these
 SYNTHETIC_MAX_VOCAB = 20000
 
 Example = tuple[str, str]  # (text, label name)
+BOM = "\ufeff"
 
 
 # -- vocabulary ----------------------------------------------------------------------------------------
@@ -140,6 +151,10 @@ class Dataset:
     test: Split
     val_spec: str | None = None
     truncated: int = 0  # records (all splits) longer than max_len, cut to their first max_len tokens
+    test_spec: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # split name -> where its records came from
+    notes: tuple[str, ...] = ()  # how each source was read (a CSV's columns and header)
+    warnings: tuple[str, ...] = ()  # what the user should know: an asked-for split that came out empty
 
     @property
     def vocab_size(self) -> int:
@@ -150,21 +165,24 @@ class Dataset:
         return len(self.classes)
 
     def describe(self) -> str:
-        """A few lines: source, sizes, classes, vocabulary, lengths, chance accuracy."""
-        source = self.spec + (f" (validation: {self.val_spec})" if self.val_spec else "")
+        """A few lines: source, split sizes and origins, classes, vocabulary, lengths, chance accuracy, warnings."""
         lengths = self.train.lengths
         counts = np.bincount(self.train.labels, minlength=self.num_classes)
         shown = ", ".join(f"{name} {n}" for name, n in list(zip(self.classes, counts.tolist(), strict=True))[:12])
         more = f", ... ({self.num_classes} classes)" if self.num_classes > 12 else ""
         majority = counts.max() / max(1, counts.sum())
+        origins = [f"    {name}: {origin}" for name, origin in self.origins.items()]
         return "\n".join(
             [
-                f"data: {source}",
+                f"data: {self.spec}",
                 f"  records: train {len(self.train)}, validation {len(self.val)}, test {len(self.test)}",
+                *origins,
+                *(f"  read: {note}" for note in self.notes),
                 f"  classes (train counts): {shown}{more}; majority-class accuracy {majority:.3f}",
                 f"  tokens: {self.tokens}; vocabulary {self.vocab_size} (id 0 = {Vocab.UNK}, from train only)",
                 f"  length (train): mean {lengths.mean():.1f}, max {lengths.max()}; cap max_len {self.max_len}",
                 f"  truncated to max_len: {self.truncated} records",
+                *(f"  warning: {warning}" for warning in self.warnings),
             ]
         )
 
@@ -205,11 +223,13 @@ def _parse_spec(spec: str) -> tuple[str, str]:
         return kind, arg.strip()
     if os.path.isdir(spec):
         return "folder", spec
-    if spec.lower().endswith(".csv") and os.path.isfile(spec):
+    path = csv_source.peel_options(spec)[0]  # a bare CSV path may carry the csv options too
+    if path.lower().endswith(".csv") and os.path.isfile(path):
         return "csv", spec
     raise InputError(
         f"unknown data source {kind!r} in spec {spec!r}; use one of: "
-        f"{DEFAULT_DATA}, folder:PATH, csv:PATH, synthetic[:n=..,length=..,vocab=..,classes=..]"
+        f"{DEFAULT_DATA}, folder:PATH, csv:PATH[,text=COL,label=COL,header=1|0], "
+        "synthetic[:n=..,length=..,vocab=..,classes=..]"
     )
 
 
@@ -266,7 +286,7 @@ def _wordfreq(spec: str, arg: str, per_class: int | None) -> list[Example]:
 def _read_text(path: str, what: str) -> str:
     try:
         with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+            return f.read().removeprefix(BOM)  # a byte-order mark is no part of the first record
     except FileNotFoundError:
         raise InputError(f"{what} {path!r} does not exist") from None
     except UnicodeDecodeError as e:
@@ -294,36 +314,11 @@ def _folder(spec: str, path: str) -> list[Example]:
     return examples
 
 
-def _csv(spec: str, path: str) -> list[Example]:
-    if not path:
-        raise InputError(f"data spec {spec!r} needs a file: csv:PATH")
-    if os.path.isdir(path):
-        raise InputError(f"CSV data {path!r} is a directory, not a file (did you mean folder:{path}?)")
-    rows = [row for row in csv.reader(_read_text(path, "CSV file").splitlines()) if any(c.strip() for c in row)]
-    if not rows:
-        raise InputError(f"CSV file {path!r} is empty; it needs rows `text,label`")
-    header = [c.strip().lower() for c in rows[0]]
-    if "text" in header and "label" in header:
-        text_col, label_col, first = header.index("text"), header.index("label"), 1
-    elif len(rows[0]) == 2:
-        text_col, label_col, first = 0, 1, 0
-    else:
-        raise InputError(
-            f"CSV file {path!r} must have the columns text,label: its first row has {len(rows[0])} "
-            f"columns {rows[0][:4]} and is no header naming `text` and `label`"
-        )
-    width = len(rows[0])
-    examples: list[Example] = []
-    for line, row in enumerate(rows[first:], start=first + 1):
-        if len(row) != width:
-            raise InputError(f"CSV file {path!r}, row {line}: expected {width} columns, got {len(row)}: {row[:4]}")
-        label = row[label_col].strip()
-        if not label:
-            raise InputError(f"CSV file {path!r}, row {line}: empty label")
-        examples.append((row[text_col].strip(), label))
-    if not examples:
-        raise InputError(f"CSV file {path!r} has a header but no data rows")
-    return examples
+def _csv(spec: str, arg: str, classes: Collection[str] | None) -> csv_source.CsvData:
+    options = csv_source.parse_spec(spec, arg)
+    if os.path.isdir(options.path):
+        raise InputError(f"CSV data {options.path!r} is a directory, not a file (did you mean folder:{options.path}?)")
+    return csv_source.read(spec, options, _read_text(options.path, "CSV file"), classes)
 
 
 def _synthetic(spec: str, arg: str, tokens: str) -> list[Example]:
@@ -356,16 +351,36 @@ def _synthetic(spec: str, arg: str, tokens: str) -> list[Example]:
     ]
 
 
-def load_examples(spec: str, *, tokens: str = "char", per_class: int | None = None) -> list[Example]:
-    """(text, label name) pairs of the source named by spec (see the module docstring)."""
+@dataclass(frozen=True)
+class Source:
+    """The records of one data spec, and how they were read (empty for sources with nothing to say)."""
+
+    examples: list[Example]
+    note: str | None = None
+
+
+def load_source(
+    spec: str, *, tokens: str = "char", per_class: int | None = None, classes: Collection[str] | None = None
+) -> Source:
+    """The records of the source named by spec (see the module docstring).
+
+    classes: the labels its records may have, when known (those of the training data, for a separate
+    validation or test source); a CSV file's header is then told by them too.
+    """
     kind, arg = _parse_spec(spec)
     if kind == "wordfreq":
-        return _wordfreq(spec, arg, per_class)
+        return Source(_wordfreq(spec, arg, per_class))
     if kind == "folder":
-        return _folder(spec, arg)
+        return Source(_folder(spec, arg))
     if kind == "csv":
-        return _csv(spec, arg)
-    return _synthetic(spec, arg, tokens)
+        data = _csv(spec, arg, classes)
+        return Source(data.examples, f"{spec}: {data.note}")
+    return Source(_synthetic(spec, arg, tokens))
+
+
+def load_examples(spec: str, *, tokens: str = "char", per_class: int | None = None) -> list[Example]:
+    """(text, label name) pairs of the source named by spec (see the module docstring)."""
+    return load_source(spec, tokens=tokens, per_class=per_class).examples
 
 
 # -- putting it together -------------------------------------------------------------------------------
@@ -410,6 +425,71 @@ def _make_split(
     )
 
 
+def _fractions(
+    val_fraction: float | None, test_fraction: float | None, val_spec: str | None, test_spec: str | None
+) -> tuple[float, float]:
+    """The fractions of the spec's records drawn for validation and test: 0 for a split a source replaces."""
+    out = []
+    for role, fraction, replacement in (("val", val_fraction, val_spec), ("test", test_fraction, test_spec)):
+        if replacement is not None:
+            if fraction:  # None or 0 agree with a replacing source; any other fraction contradicts it
+                raise InputError(
+                    f"{role}_fraction={fraction} and {role}_spec={replacement!r} exclude each other: "
+                    f"the separate {role} data replaces the {role} split"
+                )
+            out.append(0.0)
+        else:
+            out.append(_check_fraction(f"{role}_fraction", DEFAULT_FRACTION if fraction is None else fraction))
+    if out[0] + out[1] >= 1.0:
+        raise InputError(f"val_fraction + test_fraction must be < 1, got {out[0]} + {out[1]}")
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A source's records with at least one token, their token lists, and the records dropped for none."""
+
+    examples: list[Example]
+    token_lists: list[list[str]]
+    note: str | None
+
+
+def _encoded_source(spec: str, tokens: str, per_class: int | None, classes: Collection[str] | None = None) -> _Encoded:
+    source = load_source(spec, tokens=tokens, per_class=per_class, classes=classes)
+    token_lists = [tokenize(text, tokens) for text, _ in source.examples]
+    keep = [i for i, toks in enumerate(token_lists) if toks]  # a record needs at least one token
+    return _Encoded([source.examples[i] for i in keep], [token_lists[i] for i in keep], source.note)
+
+
+def _separate_split(
+    role: str, spec: str, main_spec: str, tokens: str, class_id: dict[str, int], vocab: Vocab, max_len: int
+) -> tuple[Split, int, str | None]:
+    """A validation or test split read from its own source: (split, records truncated, how it was read)."""
+    data = _encoded_source(spec, tokens, None, classes=class_id.keys())
+    stray = sorted({label for _, label in data.examples} - set(class_id))
+    if stray:
+        raise InputError(
+            f"{role} data {spec!r} has labels {stray[:5]} that are not classes of {main_spec!r}: {list(class_id)[:12]}"
+        )
+    labels = [class_id[label] for _, label in data.examples]
+    split = _make_split(data.examples, range(len(labels)), data.token_lists, labels, vocab, max_len)
+    return split, sum(len(toks) > max_len for toks in data.token_lists), data.note
+
+
+def _drawn_origin(n: int, fraction: float, role: str, spec: str, seed: int) -> str:
+    if fraction == 0.0:
+        return f"none ({role} fraction 0)"
+    return f"{n} records: {fraction:g} of each class of {spec}, drawn with seed {seed}"
+
+
+def _empty_split_warning(role: str, fraction: float, smallest_class: int) -> str:
+    return (
+        f"the {role} split is empty: {fraction:g} of the records of each class (the smallest has "
+        f"{smallest_class}) rounds to none, so no {role} accuracy is measured; use more data, a larger "
+        f"{role} fraction, or separate {role} data"
+    )
+
+
 def load_dataset(
     spec: str = DEFAULT_DATA,
     *,
@@ -418,15 +498,19 @@ def load_dataset(
     seed: int = 0,
     per_class: int | None = None,
     max_len: int = 32,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
+    test_spec: str | None = None,
 ) -> Dataset:
     """Load, tokenize, split (seeded, stratified by class) and encode the data set named by spec.
 
-    val_spec: a separate validation source (its labels must be among spec's classes); then spec is
-    split into train and test only. per_class: at most this many records per class (for wordfreq: the
-    per_class most frequent words of each language; elsewhere a seeded sample). max_len: records are cut
-    to their first max_len tokens. Raises InputError naming the problem for any bad spec or data.
+    val_fraction, test_fraction: the share of each class drawn for validation and for test (None =
+    DEFAULT_FRACTION; 0 = no such split); the rest trains. val_spec, test_spec: a separate source that
+    replaces that split (its labels must be among spec's classes; the fraction must then be None or 0).
+    per_class: at most this many records per class of spec (for wordfreq: the per_class most frequent
+    words of each language; elsewhere a seeded sample). max_len: records are cut to their first max_len
+    tokens. Raises InputError naming the problem for any bad spec or data; the returned data set's
+    warnings name an asked-for split that came out empty.
     """
     if tokens not in TOKENIZATIONS:
         raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {tokens!r}")
@@ -434,15 +518,10 @@ def load_dataset(
         raise InputError(f"max_len must be a positive integer, got {max_len!r}")
     if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
         raise InputError(f"per_class must be None or a positive integer, got {per_class!r}")
-    val_fraction = _check_fraction("val_fraction", val_fraction) if val_spec is None else 0.0
-    test_fraction = _check_fraction("test_fraction", test_fraction)
-    if val_fraction + test_fraction >= 1.0:
-        raise InputError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
+    val_fraction, test_fraction = _fractions(val_fraction, test_fraction, val_spec, test_spec)
 
-    examples = [(text, label) for text, label in load_examples(spec, tokens=tokens, per_class=per_class)]
-    token_lists = [tokenize(text, tokens) for text, _ in examples]
-    keep = [i for i, toks in enumerate(token_lists) if toks]  # a record needs at least one token
-    examples, token_lists = [examples[i] for i in keep], [token_lists[i] for i in keep]
+    data = _encoded_source(spec, tokens, per_class)
+    examples, token_lists = data.examples, data.token_lists
     classes = sorted({label for _, label in examples})
     if len(classes) < 2:
         raise InputError(f"data {spec!r} has {len(classes)} class(es) {classes}; a classifier needs at least 2")
@@ -458,25 +537,32 @@ def load_dataset(
     )
     vocab = Vocab.build(token_lists[i][:max_len] for i in train_idx)
     train = _make_split(examples, train_idx, token_lists, label_ids, vocab, max_len)
-    test = _make_split(examples, test_idx, token_lists, label_ids, vocab, max_len)
     truncated = sum(len(token_lists[i]) > max_len for i in pool)
-
-    if val_spec is None:
-        val = _make_split(examples, val_idx, token_lists, label_ids, vocab, max_len)
+    notes = [data.note] if data.note else []
+    capped = f" (at most {per_class} per class)" if len(pool) < len(examples) else ""
+    if len(train_idx) == len(pool):
+        origins = {"train": f"all {len(pool)} records of {spec}{capped}"}
     else:
-        val_examples = load_examples(val_spec, tokens=tokens)
-        val_tokens = [tokenize(text, tokens) for text, _ in val_examples]
-        keep = [i for i, toks in enumerate(val_tokens) if toks]
-        stray = sorted({val_examples[i][1] for i in keep} - set(classes))
-        if stray:
-            raise InputError(
-                f"validation data {val_spec!r} has labels {stray[:5]} that are not classes of {spec!r}: {classes[:12]}"
-            )
-        val_labels = [class_id[val_examples[i][1]] for i in keep]
-        val = _make_split(
-            [val_examples[i] for i in keep], range(len(keep)), [val_tokens[i] for i in keep], val_labels, vocab, max_len
-        )
-        truncated += sum(len(val_tokens[i]) > max_len for i in keep)
+        origins = {"train": f"{len(train_idx)} of the {len(pool)} records of {spec}{capped}: those not drawn below"}
+    smallest_class = int(np.bincount(label_ids[pool]).min())
+    warnings = []
+    splits: dict[str, Split] = {}
+    for role, name, drawn_idx, fraction, separate in (
+        ("validation", "val", val_idx, val_fraction, val_spec),
+        ("test", "test", test_idx, test_fraction, test_spec),
+    ):
+        if separate is None:
+            splits[name] = _make_split(examples, drawn_idx, token_lists, label_ids, vocab, max_len)
+            origins[role] = _drawn_origin(len(drawn_idx), fraction, role, spec, seed)
+            if fraction > 0.0 and len(drawn_idx) == 0:
+                warnings.append(_empty_split_warning(role, fraction, smallest_class))
+        else:
+            splits[name], cut, note = _separate_split(role, separate, spec, tokens, class_id, vocab, max_len)
+            truncated += cut
+            notes += [note] if note else []
+            origins[role] = f"all {len(splits[name])} records of {separate} (separate {role} data)"
+            if not len(splits[name]):
+                warnings.append(f"the {role} data {separate!r} has no records with a token: no {role} accuracy")
     return Dataset(
         spec=spec,
         tokens=tokens,
@@ -484,8 +570,12 @@ def load_dataset(
         vocab=vocab,
         classes=classes,
         train=train,
-        val=val,
-        test=test,
+        val=splits["val"],
+        test=splits["test"],
         val_spec=val_spec,
         truncated=int(truncated),
+        test_spec=test_spec,
+        origins=origins,
+        notes=tuple(notes),
+        warnings=tuple(warnings),
     )

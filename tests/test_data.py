@@ -57,7 +57,9 @@ def test_folder_source_reads_one_file_per_class(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        pytest.param("hello,en\nbonjour,fr\n", [("hello", "en"), ("bonjour", "fr")], id="no-header"),
+        pytest.param(
+            "hello,en\nbonjour,fr\nhi,en\n", [("hello", "en"), ("bonjour", "fr"), ("hi", "en")], id="no-header"
+        ),
         pytest.param("text,label\nhello,en\nbonjour,fr\n", [("hello", "en"), ("bonjour", "fr")], id="header"),
         pytest.param(
             "id,label,text\n1,en,hello\n2,fr,bonjour\n", [("hello", "en"), ("bonjour", "fr")], id="header-reordered"
@@ -79,7 +81,7 @@ def test_csv_source(tmp_path: Path, content: str, expected: list[tuple[str, str]
 
 def test_bare_paths_infer_the_source_kind(names_dir: Path, tmp_path: Path) -> None:
     csv_path = tmp_path / "d.csv"
-    csv_path.write_text("a,x\nb,y\n", encoding="utf-8")
+    csv_path.write_text("a,x\nb,y\nc,x\n", encoding="utf-8")
     assert load_dataset(str(names_dir)).classes == sorted(NAMES)
     assert load_dataset(str(csv_path), val_fraction=0.0, test_fraction=0.0).classes == ["x", "y"]
 
@@ -290,9 +292,11 @@ def _latin1(tmp: Path) -> str:
         pytest.param(lambda tmp: f"csv:{tmp}", "is a directory", id="csv-is-a-directory"),
         pytest.param(_csv_spec(""), "is empty", id="csv-empty"),
         pytest.param(_csv_spec("text,label\n"), "no data rows", id="csv-header-only"),
-        pytest.param(_csv_spec("a,b,c\n1,2,3\n"), "must have the columns text,label", id="csv-wrong-columns"),
-        pytest.param(_csv_spec("hello,en\nbonjour,fr,x\n"), "row 2: expected 2 columns", id="csv-ragged-row"),
-        pytest.param(_csv_spec("hello,en\nbonjour,\n"), "row 2: empty label", id="csv-empty-label"),
+        pytest.param(
+            _csv_spec("a,b,c\n1,2,3\n"), "cannot tell which columns hold the text and the label", id="csv-3-columns"
+        ),
+        pytest.param(_csv_spec("hello,en\nbonjour,fr,x\nhi,en\n"), "row 2: expected 2 columns", id="csv-ragged-row"),
+        pytest.param(_csv_spec("hello,en\nhi,en\nbonjour,\n"), "row 3: empty label", id="csv-empty-label"),
         pytest.param(lambda tmp: "synthetic:n=ten", "must be an integer", id="synthetic-not-int"),
         pytest.param(lambda tmp: "synthetic:colour=red", "unknown option 'colour'", id="synthetic-unknown-option"),
         pytest.param(lambda tmp: "synthetic:classes=1", "classes must be >= 2", id="synthetic-one-class"),
