@@ -29,11 +29,21 @@ from impls.core import (
     init_params,
     validate_params,
 )
-from impls.registry import DEVICES, IMPLS, available, device_present, framework_installed, load
+from impls.registry import (
+    DEVICES,
+    FUSED_EPOCH,
+    IMPLS,
+    available,
+    device_present,
+    framework_installed,
+    load,
+    unavailable_reason,
+)
 
 __all__ = [
     "DEVICES",
     "DTYPES",
+    "FUSED_EPOCH",
     "IMPLS",
     "NONLINEARITIES",
     "PARAM_NAMES",
@@ -56,5 +66,6 @@ __all__ = [
     "framework_installed",
     "init_params",
     "load",
+    "unavailable_reason",
     "validate_params",
 ]

@@ -29,6 +29,10 @@ DEVICES: dict[str, tuple[str, ...]] = {
     "torch-nnrnn": ("cpu", "cuda"),
 }
 
+# Implementations with a train_epoch of their own (one fused call per epoch); the others run
+# train_step in a loop. tests/test_core.py holds this to what each class really does.
+FUSED_EPOCH: frozenset[str] = frozenset({"jax-scan"})
+
 
 def _check_name(name: str) -> None:
     if name not in IMPLS:
@@ -64,6 +68,21 @@ def available(device: str = "cpu") -> list[str]:
     return [name for name in IMPLS if device in DEVICES[name] and framework_installed(name) and device_present(device)]
 
 
+def unavailable_reason(name: str, device: str = "cpu") -> str | None:
+    """Why implementation `name` cannot run on `device` here (an unknown name or device, a missing
+    framework, an absent device), or None when it can. Imports no framework."""
+    if name not in IMPLS:
+        return f"unknown implementation {name!r}; known: {', '.join(IMPLS)}"
+    if device not in DEVICES[name]:
+        return f"unknown device {device!r} for {name}; it runs on: {', '.join(DEVICES[name])}"
+    framework, extra = FRAMEWORKS[name]
+    if not framework_installed(name):
+        return f"{name} needs {framework}, which is not installed: pip install '{extra}'"
+    if not device_present(device):
+        return f"{name} on device {device!r}: no such device is present on this machine"
+    return None
+
+
 def load(name: str, config: ModelConfig, params: Params, device: str = "cpu", **options):
     """Create implementation `name` from canonical params. Options: optimizer, clip, threads.
 
@@ -72,11 +91,9 @@ def load(name: str, config: ModelConfig, params: Params, device: str = "cpu", **
     """
     _check_name(name)
     _check_device(name, device)
-    framework, extra = FRAMEWORKS[name]
-    if not framework_installed(name):
-        raise FrameworkUnavailableError(f"{name} needs {framework}, which is not installed: pip install '{extra}'")
-    if not device_present(device):
-        raise FrameworkUnavailableError(f"{name} on device {device!r}: no such device is present on this machine")
+    reason = unavailable_reason(name, device)
+    if reason is not None:
+        raise FrameworkUnavailableError(reason)
     module_name, class_name = IMPLS[name].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(config, params, device=device, **options)

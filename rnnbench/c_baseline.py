@@ -1,17 +1,18 @@
-"""The plain-C floor: the training step as a single-threaded C program, measured beside the frameworks.
+"""The single-thread plain-C baseline: the training step as a C program, measured beside the frameworks.
 
-benchmarks/floor/rnn_floor.c does the SGD step of DESIGN.md §1-§3 (forward, hand-written BPTT, plain
-SGD) in float32 with no BLAS, no threads and no dispatch: what a step costs when nothing but the
-arithmetic and its memory traffic is paid for. This module builds it with the machine's C compiler
+benchmarks/c_baseline/rnn_baseline.c does the SGD step of docs/DESIGN.md §1-§3 (forward, hand-written BPTT, plain
+SGD) in float32 with no BLAS, no threads and no dispatch: what a step costs with no framework and no
+Python in the way. It is a baseline, not a bound: a tuned BLAS (large B) or a second thread can beat it,
+and the matmul peak (rnnbench.bench.bounds) is then the bound to read against. This module builds it with the machine's C compiler
 (once; the binary is cached by a hash of source, compiler, flags and CPU) and drives it through a binary
 file protocol (documented at the top of the C file):
 
-    info = floor.measure(hidden=64, seq_len=8, batch=1)     # timed on synthetic data
+    info = c_baseline.measure(hidden=64, seq_len=8, batch=1)     # timed on synthetic data
     info["median_record_seconds"]                            # seconds per record, median over rounds
-    params, losses = floor.train(params, batches, lr=0.05, steps=5)    # for the correctness tests
+    params, losses = c_baseline.train(params, batches, lr=0.05, steps=5)    # for the correctness tests
 
 No C compiler, a failed build, or an install without the repository's benchmarks/ folder raise
-FloorUnavailable with the reason. NumPy is imported only by the functions that need it.
+BaselineUnavailable with the reason. NumPy is imported only by the functions that need it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from impls.core import Batch, ModelConfig, Params
 
 # rnnbench/ and benchmarks/ are siblings in a source checkout.
-SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "floor" / "rnn_floor.c"
+SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "c_baseline" / "rnn_baseline.c"
 
 # Tried in order until one builds. -ffp-contract=fast: ISO C mode (-std=c99) would otherwise forbid
 # fusing a*b+c into one FMA instruction, halving the arithmetic rate of every product (BLAS fuses too).
@@ -54,13 +55,13 @@ HEADER_WORDS = 16
 ROUND_SECONDS = 0.2
 
 
-class FloorUnavailable(RuntimeError):
-    """The C floor cannot be built here: no C compiler, the build failed, or no rnn_floor.c (says which)."""
+class BaselineUnavailable(RuntimeError):
+    """The C baseline cannot be built here: no C compiler, the build failed, or no rnn_baseline.c (says which)."""
 
 
 @dataclass(frozen=True)
 class Build:
-    """A built rnn_floor: the binary, the compiler (command and first line of `--version`) and flags."""
+    """A built rnn_baseline: the binary, the compiler (command and first line of `--version`) and flags."""
 
     binary: Path
     compiler: str
@@ -85,7 +86,7 @@ def find_compiler() -> tuple[str, ...]:
         path = shutil.which(name)
         if path:
             return (path, *args)
-    raise FloorUnavailable(f"no C compiler: none of {', '.join(n for n, _ in candidates)} is on PATH (set CC)")
+    raise BaselineUnavailable(f"no C compiler: none of {', '.join(n for n, _ in candidates)} is on PATH (set CC)")
 
 
 @functools.cache
@@ -94,7 +95,7 @@ def compiler_version(compiler: tuple[str, ...]) -> str:
     try:
         out = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FloorUnavailable(f"C compiler {' '.join(compiler)} does not run: {exc}") from exc
+        raise BaselineUnavailable(f"C compiler {' '.join(compiler)} does not run: {exc}") from exc
     lines = (out.stdout or out.stderr).strip().splitlines()
     return lines[0].strip() if lines else ""
 
@@ -112,23 +113,23 @@ def _cpu_key() -> str:
 
 
 def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/rnnbench/floor, else ~/.cache/rnnbench/floor."""
+    """$XDG_CACHE_HOME/rnnbench/c_baseline, else ~/.cache/rnnbench/c_baseline."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rnnbench" / "floor"
+    return Path(base) / "rnnbench" / "c_baseline"
 
 
 @functools.cache
 def build(cache_dir: Path | None = None, source: Path | None = None) -> Build:
-    """The rnn_floor binary, built now or found in cache_dir/<hash of source, compiler, flags, CPU>/.
+    """The rnn_baseline binary, built now or found in cache_dir/<hash of source, compiler, flags, CPU>/.
 
     Tries FLAG_SETS in order (a compiler without -march=native falls back to portable flags) and
-    raises FloorUnavailable when none builds. The binary is written under a temporary name and
+    raises BaselineUnavailable when none builds. The binary is written under a temporary name and
     renamed, so that two processes building at once both end with a whole binary. Memoised per process.
     """
     source = Path(source) if source is not None else SOURCE
     if not source.is_file():
-        raise FloorUnavailable(
-            f"the C source {source} is missing: the floor needs a source checkout (benchmarks/ beside rnnbench/)"
+        raise BaselineUnavailable(
+            f"the C source {source} is missing: the C baseline needs a source checkout (benchmarks/ beside rnnbench/)"
         )
     compiler = find_compiler()
     version = compiler_version(compiler)
@@ -139,14 +140,14 @@ def build(cache_dir: Path | None = None, source: Path | None = None) -> Build:
         parts = [code, " ".join(compiler), version, " ".join(flags), _cpu_key()]
         key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts))
         folder = root / key.hexdigest()[:16]
-        binary = folder / "rnn_floor"
+        binary = folder / "rnn_baseline"
         if not binary.is_file():
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".rnn_floor.", suffix=".tmp")
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".rnn_baseline.", suffix=".tmp")
                 os.close(fd)
             except OSError as exc:
-                raise FloorUnavailable(f"cannot write the build folder {folder}: {exc}") from exc
+                raise BaselineUnavailable(f"cannot write the build folder {folder}: {exc}") from exc
             cmd = [*compiler, *flags, "-o", tmp, str(source), *LIBS]
             try:
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -158,7 +159,7 @@ def build(cache_dir: Path | None = None, source: Path | None = None) -> Build:
                 continue
             os.replace(tmp, binary)
         return Build(binary, " ".join(compiler), version, flags, source)
-    raise FloorUnavailable("the C floor does not build here:\n" + "\n".join(errors))
+    raise BaselineUnavailable("the C baseline does not build here:\n" + "\n".join(errors))
 
 
 # -- the protocol ----------------------------------------------------------------------------------------
@@ -196,12 +197,12 @@ def _payload(config: ModelConfig, params: Params, batches: Sequence[Batch], lr: 
 
 
 def _run(binary: Path, mode: str, payload: bytes) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="rnn_floor.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rnn_baseline.") as tmp:
         src, dst = Path(tmp) / "input.bin", Path(tmp) / "output.bin"
         src.write_bytes(payload)
         out = subprocess.run([str(binary), mode, str(src), str(dst)], capture_output=True, text=True, check=False)
         if out.returncode != 0:
-            raise RuntimeError(f"rnn_floor {mode} failed (exit {out.returncode}): {out.stderr.strip()}")
+            raise RuntimeError(f"rnn_baseline {mode} failed (exit {out.returncode}): {out.stderr.strip()}")
         return dst.read_bytes()
 
 
@@ -218,11 +219,11 @@ def _unpack_params(flat: np.ndarray, config: ModelConfig) -> Params:
 def train(
     params: Params, batches: Sequence[Batch], lr: float, steps: int, relu: bool = False, cache_dir: Path | None = None
 ) -> tuple[Params, list[float]]:
-    """`steps` plain-SGD steps of the C floor from canonical params (cast to float32), step s on
+    """`steps` plain-SGD steps of the C baseline from canonical params (cast to float32), step s on
     batches[s % len(batches)] -> (canonical float32 params after the last step, loss of each step).
 
     Every batch needs the same B; shorter T are padded to the longest (padding changes no result).
-    W_xh (H, V) gives V; W_hy (C, H) gives C. Raises FloorUnavailable when the floor cannot be built.
+    W_xh (H, V) gives V; W_hy (C, H) gives C. Raises BaselineUnavailable when the C baseline cannot be built.
     """
     import numpy as np
 
@@ -239,7 +240,7 @@ def train(
     params = validate_params(params, config)
     B = batches[0].size
     if any(b.size != B for b in batches):
-        raise InputError(f"every batch of the floor must have the same B, got {[b.size for b in batches]}")
+        raise InputError(f"every batch of the C baseline must have the same B, got {[b.size for b in batches]}")
     for b in batches:
         b.check(config)
     binary = build(cache_dir).binary
@@ -247,7 +248,7 @@ def train(
     out = np.frombuffer(_run(binary, "train", payload), dtype="<f4")
     n_params = sum(math.prod(shape) for shape in config.param_shapes().values())
     if out.size != n_params + steps:
-        raise RuntimeError(f"rnn_floor train wrote {out.size} floats, expected {n_params + steps}")
+        raise RuntimeError(f"rnn_baseline train wrote {out.size} floats, expected {n_params + steps}")
     return _unpack_params(out[:n_params], config), [float(x) for x in out[n_params:]]
 
 
@@ -266,14 +267,14 @@ def measure(
     relu: bool = False,
     cache_dir: Path | None = None,
 ) -> dict[str, object]:
-    """Time the C floor's SGD step (one thread) on synthetic data of shape (B, T), V symbols, C classes.
+    """Time the C baseline's SGD step (one thread) on synthetic data of shape (B, T), V symbols, C classes.
 
     `warmup` untimed steps, then `rounds` rounds of `iterations` consecutive steps, each round timed
     whole inside the C program (no Python, no process start in the figure). iterations None: the
     program calibrates it so that a round lasts about round_seconds. Parameters start from
-    impls.init_params(seed) (tanh unless relu); the steps cycle through the harness's pool of
-    rnnbench.harness.STEP_POOL synthetic batches. vocab, classes and lr default to those of the
-    harness's synthetic step points (SYNTH_VOCAB, SYNTH_CLASSES, SYNTH_LR).
+    impls.init_params(seed) (tanh unless relu); the steps cycle through the sweep's pool of
+    rnnbench.workload.STEP_POOL synthetic batches. vocab, classes and lr default to those of the
+    sweep's synthetic step points (SYNTH_VOCAB, SYNTH_CLASSES, SYNTH_LR).
 
     Returns JSON-ready: the shape, lr, rounds, iterations, round_seconds (each round, seconds),
     step_seconds (each round / iterations), median_step_seconds, median_record_seconds (/ B),
@@ -283,12 +284,12 @@ def measure(
     import numpy as np
 
     from impls.core import ModelConfig, init_params
-    from rnnbench import harness
+    from rnnbench.bench import workload
     from rnnbench.timing import robust_stats
 
-    vocab = harness.SYNTH_VOCAB if vocab is None else vocab
-    classes = harness.SYNTH_CLASSES if classes is None else classes
-    lr = harness.SYNTH_LR if lr is None else lr
+    vocab = workload.SYNTH_VOCAB if vocab is None else vocab
+    classes = workload.SYNTH_CLASSES if classes is None else classes
+    lr = workload.SYNTH_LR if lr is None else lr
 
     for name, value in (("hidden", hidden), ("seq_len", seq_len), ("batch", batch), ("rounds", rounds)):
         if value < 1:
@@ -298,7 +299,7 @@ def measure(
     info = build(cache_dir)
     config = ModelConfig(vocab, hidden, classes, "relu" if relu else "tanh", "float32")
     params = init_params(config, seed)
-    pool = harness.synthetic_batches(batch, seq_len, harness.STEP_POOL, seed, vocab, classes)
+    pool = workload.synthetic_batches(batch, seq_len, workload.STEP_POOL, seed, vocab, classes)
     payload = _payload(
         config,
         params,
@@ -314,7 +315,7 @@ def measure(
     its, n_rounds = (int(x) for x in np.frombuffer(out[:8], dtype="<i4"))
     tail = np.frombuffer(out[16:], dtype="<f8")  # seconds of each round, then the first and last loss
     if n_rounds != rounds or tail.size != rounds + 2:
-        raise RuntimeError(f"rnn_floor bench wrote {tail.size} numbers for {rounds} rounds")
+        raise RuntimeError(f"rnn_baseline bench wrote {tail.size} numbers for {rounds} rounds")
     round_s = [float(x) for x in tail[:rounds]]
     step_s = [x / its for x in round_s]
     median_step = float(np.median(step_s))

@@ -8,10 +8,12 @@ when they are already imported (`import_frameworks=False`) or when asked to impo
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import subprocess
 import sys
 from functools import cache
@@ -149,15 +151,14 @@ def blas() -> list[dict[str, object]]:
     return [{k: pool.get(k) for k in keys} for pool in threadpool_info()]
 
 
-def framework_threads(import_frameworks: bool = False) -> dict[str, dict[str, object]]:
-    """Thread counts each framework reports. A framework not yet imported is imported only if asked."""
+def framework_threads() -> dict[str, dict[str, object]]:
+    """Thread counts each framework already imported in this process reports (none is imported here)."""
     out: dict[str, dict[str, object]] = {}
-    if import_frameworks or "numpy" in sys.modules:
+    if "numpy" in sys.modules:
         pools = [p for p in blas() if p.get("user_api") == "blas"]
         out["numpy"] = {"blas": pools[0].get("internal_api") if pools else None}
         out["numpy"]["blas_threads"] = pools[0].get("num_threads") if pools else None
-    torch_ok = importlib.util.find_spec("torch") is not None
-    if "torch" in sys.modules or (import_frameworks and torch_ok):
+    if "torch" in sys.modules:
         import torch
 
         out["torch"] = {
@@ -167,7 +168,7 @@ def framework_threads(import_frameworks: bool = False) -> dict[str, dict[str, ob
             "cuda": torch.cuda.is_available(),
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         }
-    if "jax" in sys.modules or (import_frameworks and importlib.util.find_spec("jax") is not None):
+    if "jax" in sys.modules:
         out["jax"] = {"NPROC": os.environ.get("NPROC"), "xla_flags": os.environ.get("XLA_FLAGS", "")}
         if _jax_started():  # asking for devices would start the backend, fixing its thread pool too early
             import jax
@@ -198,10 +199,13 @@ def git() -> dict[str, object]:
 
     commit = run("rev-parse", "HEAD")
     status = run("status", "--porcelain", "--untracked-files=no")
+    diff = run("diff", "HEAD") if status else ""
     return {
         "commit": commit,
         "short": commit[:7] if commit else None,
         "dirty": bool(status) if status is not None else None,
+        # which uncommitted changes: a resumed run refuses other ones
+        "diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else None,
         "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
     }
 
@@ -210,20 +214,53 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def collect(threads: int | None = None, device: str = "cpu", import_frameworks: bool = False) -> dict[str, object]:
+def collect(threads: int | None = None, device: str = "cpu") -> dict[str, object]:
     """Everything above, plus the thread setting used (the same for every framework) and the device."""
     return {
         "date": now_iso(),
         "threads_setting": threads,
         "device": device,
         "hostname": platform.node(),
+        "gpus": gpus(),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "cpu": cpu(),
         "memory_gib": memory_gib(),
         "libraries": versions(),
         "blas": blas(),
-        "framework_threads": framework_threads(import_frameworks),
+        "framework_threads": framework_threads(),
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV},
         "git": git(),
     }
+
+
+@cache
+def gpus() -> list[str]:
+    """The names of this machine's NVIDIA GPUs (from nvidia-smi, so that no framework is imported); []
+    where there is none or no nvidia-smi."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+
+
+def _slug(text: str) -> str:
+    for noise in ("(R)", "(TM)", "(tm)", "CPU", "Processor", "NVIDIA"):
+        text = text.replace(noise, " ")
+    text = re.sub(r"@.*$", "", text)  # the nominal clock: the model already names the part
+    return re.sub(r"[^A-Za-z0-9.+]+", "-", text).strip("-") or "unknown"
+
+
+def machine_label() -> str:
+    """The default machine label of a run's points: the CPU model, the usable core count and the GPUs
+    if any, e.g. "Intel-Xeon-2c" or "AMD-EPYC-7763-64-Core-16c-H200". Not the host name: identical
+    cluster nodes share a label, and different hardware never does."""
+    info = cpu()
+    label = f"{_slug(str(info['model']))}-{info['usable_cores']}c"
+    found = gpus()
+    if found:
+        label += "-" + (f"{len(found)}x" if len(found) > 1 else "") + _slug(found[0])
+    return label

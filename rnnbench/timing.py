@@ -69,10 +69,6 @@ class TimedLoop:
     iterations: int
     results: list = field(default_factory=list)
 
-    @property
-    def rounds(self) -> int:
-        return len(self.round_seconds)
-
     def sanity(self, rel: float = SANITY_REL, abs_: float = SANITY_ABS) -> Sanity:
         """Flag the loop when the rounds' total wall time and the sum of the timed calls differ by more
         than rel of the total (or abs_ per round, for microsecond loops). One round's gap can be one
@@ -144,6 +140,20 @@ def robust_stats(values: Sequence[float]) -> dict[str, float]:
         "min": float(a.min()),
         "max": float(a.max()),
         "mean": float(a.mean()),
+    }
+
+
+def timing_fields(stats: dict, records_per_call: int) -> dict:
+    """The summary columns (rnnbench.records.Summary) of robust_stats of a point's per-call seconds."""
+    return {
+        "median_s": stats["median"],
+        "q1_s": stats["q1"],
+        "q3_s": stats["q3"],
+        "iqr_s": stats["iqr"],
+        "min_s": stats["min"],
+        "mean_s": stats["mean"],
+        "per_record_median_s": stats["median"] / records_per_call,
+        "per_record_iqr_s": stats["iqr"] / records_per_call,
     }
 
 

@@ -1,4 +1,4 @@
-/* rnn_floor.c -- the plain-C floor of rnnbench.
+/* rnn_baseline.c -- the single-thread plain-C baseline of rnnbench.
  *
  * One SGD training step of the vanilla RNN classifier of DESIGN.md §1-§3, written as a careful
  * single-threaded C program would write it: float32, no BLAS, no OpenMP, no allocation inside the
@@ -9,9 +9,9 @@
  *     logits = W_hy h_L + b_y;  loss = mean over the batch of logsumexp(logits) - logits[y]
  *     g = gradient of the mean loss (hand-written BPTT);  theta <- theta - lr g  (plain SGD)
  *
- * Usage:   rnn_floor train INPUT OUTPUT      run `steps` SGD steps, write parameters and losses
- *          rnn_floor bench INPUT OUTPUT      time rounds of steps, write seconds per round
- *          rnn_floor info                    print the build's constants (kernel shape, tanh)
+ * Usage:   rnn_baseline train INPUT OUTPUT      run `steps` SGD steps, write parameters and losses
+ *          rnn_baseline bench INPUT OUTPUT      time rounds of steps, write seconds per round
+ *          rnn_baseline info                    print the build's constants (kernel shape, tanh)
  * Exit status 0 on success; 2 for bad usage or bad input, 3 for an I/O error, 4 out of memory; the
  * reason goes to stderr.
  *
@@ -35,8 +35,8 @@
  *   float64 loss of step 0, float64 loss of the last step run. Before the rounds: `warmup` steps,
  *   then (iterations 0) calibration steps, doubling until 1/10 of a round has passed; all untimed.
  *
- * How the step is laid out (each choice measured against its alternative on the 2-core dev VM,
- * 2026-11, H=64/256, T=8, B=1/256; rnnbench/floor.py has the harness):
+ * How the step is laid out (each choice measured against its alternative on a 2-core x86-64 VM,
+ * 2026-11, H=64/256, T=8, B=1/256; rnnbench/c_baseline.py has the harness):
  *   - Rows of H floats (and of C) are padded with zeros to a multiple of 32: padded units stay 0 and
  *     get zero gradients, and every row is whole vectors.
  *   - W_xh is kept transposed, (V, Hp), so the column gather W_xh[:, x_t] reads a contiguous row and
@@ -46,7 +46,7 @@
  *     C[i][:] += a(i, k) * B[k][:] over contiguous rows, which vectorises without reassociating sums
  *     (no -ffast-math). Forward Z = H W_hh^T; backward dH = dZ W_hh. One register-blocked
  *     micro-kernel (4 x 64 or 8 x 32 floats of C in 16 vector registers) does every product.
- *   - Update of both copies, small steps (fewer than RNN_FLOOR_DW_MIN_K (record, step) pairs, B = 1):
+ *   - Update of both copies, small steps (fewer than RNN_BASELINE_DW_MIN_K (record, step) pairs, B = 1):
  *     W_hh -= lr dZ^T H and W_hh^T -= lr H^T dZ, each fused into its product (alpha = -lr), the same
  *     products in the same order so the copies stay bitwise equal: no gradient buffer, no transpose.
  *     Large steps: the gradient is summed once into a buffer, 256 rows at a time so they stay in L2,
@@ -57,8 +57,8 @@
  *     step t are rows [0, n_t): every product runs on those rows only (packing, not masking).
  *   - h_0 = 0: step 0 has no recurrent product and no recurrent gradient (exact, not an estimate).
  *   - tanh is a branch-free Cephes float approximation (about 1 ulp, checked against double) that
- *     the compiler vectorises; libm's tanhf (-DRNN_FLOOR_LIBM_TANH) made the step 3x slower at B=1
- *     and 5x at H=64 B=256. 8 x 32 blocks only (-DRNN_FLOOR_PANEL64=0): no faster (1.03-1.09x).
+ *     the compiler vectorises; libm's tanhf (-DRNN_BASELINE_LIBM_TANH) made the step 3x slower at B=1
+ *     and 5x at H=64 B=256. 8 x 32 blocks only (-DRNN_BASELINE_PANEL64=0): no faster (1.03-1.09x).
  *     Summing the gradient 64, 128 or 512 rows at a time instead of 256: the same within noise.
  */
 #define _POSIX_C_SOURCE 200112L /* clock_gettime, posix_memalign */
@@ -162,8 +162,8 @@ typedef struct {
             for (int j = 0; j < NRV; j++) cr[j] = alpha * (acc0[j] + acc1[j]);                         \
     }
 
-#ifndef RNN_FLOOR_PANEL64
-#define RNN_FLOOR_PANEL64 1 /* 0: 8 x 32 blocks only */
+#ifndef RNN_BASELINE_PANEL64
+#define RNN_BASELINE_PANEL64 1 /* 0: 8 x 32 blocks only */
 #endif
 
 typedef void (*kernel_fn)(const term_t *, int, ptrdiff_t, ptrdiff_t, int, int, float, int, float *, ptrdiff_t);
@@ -188,7 +188,7 @@ static void gemm(int M, int N, const term_t *terms, int nterms, int ta, ptrdiff_
     const kernel_fn *kern = ta ? kernels_t : kernels_n;
     static const int width[2] = {64, 32}, rows[2] = {4, 8};
     int j = 0;
-    for (int p = RNN_FLOOR_PANEL64 ? 0 : 1; p < 2; p++)
+    for (int p = RNN_BASELINE_PANEL64 ? 0 : 1; p < 2; p++)
         for (; j + width[p] <= N; j += width[p]) {
             int i = 0;
             for (; i + rows[p] <= M; i += rows[p]) kern[2 * p](terms, nterms, lda, ldb, i, j, alpha, beta, c, ldc);
@@ -223,7 +223,7 @@ static inline float exp_approx(float x) {
     return p * scale;
 }
 
-#ifdef RNN_FLOOR_LIBM_TANH
+#ifdef RNN_BASELINE_LIBM_TANH
 static void tanh_inplace(float *restrict x, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
 }
@@ -257,11 +257,11 @@ static void tanh_inplace(float *restrict x, ptrdiff_t n) {
    two products fused with the update (no gradient buffer, no transpose); from it on, the gradient
    is summed once into a buffer, DW_KC rows at a time (they stay in L2), and applied to W_hh and,
    transposed, to W_hh^T: half the arithmetic for a transpose of Hp x Hp. */
-#ifndef RNN_FLOOR_DW_MIN_K
-#define RNN_FLOOR_DW_MIN_K 32
+#ifndef RNN_BASELINE_DW_MIN_K
+#define RNN_BASELINE_DW_MIN_K 32
 #endif
-#ifndef RNN_FLOOR_DW_KC
-#define RNN_FLOOR_DW_KC 256
+#ifndef RNN_BASELINE_DW_KC
+#define RNN_BASELINE_DW_KC 256
 #endif
 
 typedef struct {
@@ -300,7 +300,7 @@ static void *xalloc(size_t n, size_t size) {
     void *p = NULL;
     if (bytes == 0) bytes = 64;
     if (posix_memalign(&p, 64, bytes) != 0) {
-        fprintf(stderr, "rnn_floor: out of memory (%zu bytes)\n", bytes);
+        fprintf(stderr, "rnn_baseline: out of memory (%zu bytes)\n", bytes);
         exit(4);
     }
     memset(p, 0, bytes);
@@ -533,7 +533,7 @@ static double train_step(model_t *m, const int32_t *tokens, const int32_t *lengt
         }
     if (nterms == 0) /* every record of length 1: W_hh's gradient is 0 */
         return loss;
-    if (k_total < RNN_FLOOR_DW_MIN_K) {
+    if (k_total < RNN_BASELINE_DW_MIN_K) {
         gemm(Hp, Hp, m->terms, nterms, 1, Hp, Hp, -lr, 1, m->Whh, Hp);
         for (int s = 0; s < nterms; s++) { /* H^T dZ: the same products in the same order */
             const float *a = m->terms[s].a;
@@ -544,8 +544,8 @@ static double train_step(model_t *m, const int32_t *tokens, const int32_t *lengt
     } else {
         int first = 1;
         for (int s = 0; s < nterms; s++)
-            for (int k0 = 0; k0 < m->terms[s].k; k0 += RNN_FLOOR_DW_KC) {
-                const int kc = m->terms[s].k - k0 < RNN_FLOOR_DW_KC ? m->terms[s].k - k0 : RNN_FLOOR_DW_KC;
+            for (int k0 = 0; k0 < m->terms[s].k; k0 += RNN_BASELINE_DW_KC) {
+                const int kc = m->terms[s].k - k0 < RNN_BASELINE_DW_KC ? m->terms[s].k - k0 : RNN_BASELINE_DW_KC;
                 const term_t part = {m->terms[s].a + (ptrdiff_t)k0 * Hp, m->terms[s].b + (ptrdiff_t)k0 * Hp, kc};
                 gemm(Hp, Hp, &part, 1, 1, Hp, Hp, 1.0f, !first, m->ghh, Hp);
                 first = 0;
@@ -565,13 +565,13 @@ static double train_step(model_t *m, const int32_t *tokens, const int32_t *lengt
 /* ---- I/O -------------------------------------------------------------------------------------- */
 
 static void die(int status, const char *what) {
-    fprintf(stderr, "rnn_floor: %s\n", what);
+    fprintf(stderr, "rnn_baseline: %s\n", what);
     exit(status);
 }
 
 static void read_exact(FILE *f, void *dst, size_t size, size_t n, const char *what) {
     if (fread(dst, size, n, f) != n) {
-        fprintf(stderr, "rnn_floor: input ends before the %s (%zu items of %zu bytes expected)\n", what, n, size);
+        fprintf(stderr, "rnn_baseline: input ends before the %s (%zu items of %zu bytes expected)\n", what, n, size);
         exit(2);
     }
 }
@@ -589,17 +589,17 @@ static double now(void) {
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "info") == 0) {
         printf("protocol %d; rows padded to %d floats; kernels 4x64 8x32; W_hh gradient buffer from %d pairs, %d rows at a time; "
-               "tanh %s\n", VERSION, PAD, RNN_FLOOR_DW_MIN_K, RNN_FLOOR_DW_KC, TANH_NAME);
+               "tanh %s\n", VERSION, PAD, RNN_BASELINE_DW_MIN_K, RNN_BASELINE_DW_KC, TANH_NAME);
         return 0;
     }
     if (argc != 4 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "bench") != 0))
-        die(2, "usage: rnn_floor train|bench INPUT OUTPUT   or   rnn_floor info");
+        die(2, "usage: rnn_baseline train|bench INPUT OUTPUT   or   rnn_baseline info");
     const int bench = strcmp(argv[1], "bench") == 0;
     FILE *in = fopen(argv[2], "rb");
     if (!in) die(3, "cannot open the input file");
     int32_t hdr[HEADER_WORDS];
     read_exact(in, hdr, 4, HEADER_WORDS, "header");
-    if (hdr[0] != MAGIC) die(2, "input is not an rnn_floor file (bad magic)");
+    if (hdr[0] != MAGIC) die(2, "input is not an rnn_baseline file (bad magic)");
     if (hdr[1] != VERSION) die(2, "input has an unknown protocol version");
     const int V = hdr[2], H = hdr[3], C = hdr[4], T = hdr[5], B = hdr[6], NB = hdr[7];
     const int steps = hdr[8], relu = hdr[9], warmup = hdr[10], rounds = hdr[11];

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnbench import results
+from rnnbench import records, results
 
 # The run's tables, each with the columns it has today: a point file or a CSV written before a column
 # existed still yields a frame with every column.
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "samples": results.SAMPLE_COLUMNS,
-    "summary": results.SUMMARY_COLUMNS,
-    "fit": results.FIT_COLUMNS,
-    "accuracy": results.ACCURACY_COLUMNS,
-    "peak": results.PEAK_COLUMNS,
-    "floor": results.FLOOR_COLUMNS,
-}
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: records.columns(t) for name, t in records.TABLES.items()}
 # summary columns that the plots and tables treat as numbers; a CSV may hold them as text or None
 TIMING_COLUMNS = ("per_record_median_s", "median_s", "q1_s", "q3_s", "first_call_s", "records_per_call")
 

@@ -1,0 +1,26 @@
+"""The benchmark: what `rnnbench bench` measures and how (see docs/DESIGN.md §6).
+
+    profiles   how much to measure          workload   the synthetic batches (shared with the C baseline)
+    points     point ids, the sweep, groups  shards     --shard K/N
+    step       step and epoch points         bounds     the matmul peak and the C baseline
+    accuracy   accuracy-per-second runs      noise      the speed sentinel and load average
+    checks     answer checks                 memory     resident set and step memory
+    worker     one process per group         plan       arguments -> worker specs
+    command    `rnnbench bench`
+
+Nothing here imports a framework at module level; the worker sets threads before one starts.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    from rnnbench.bench.command import add_arguments as add
+
+    add(parser)
+
+
+def run(args) -> int:
+    from rnnbench.bench.command import run as run_command
+
+    return run_command(args)

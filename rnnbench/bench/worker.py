@@ -1,0 +1,166 @@
+"""The unit of measurement: one process that measures a list of points of one WorkerGroup.
+
+    python -m rnnbench.bench.worker SPEC.json
+
+SPEC (JSON, see WorkerSpec) names the run folder, the machine label, the group (implementation or
+"machine", threads, device), the profile and the point ids. The worker sets every framework's thread
+count in its own environment before any framework is imported, times a fixed sentinel workload
+(rnnbench.bench.noise), measures each point on a fresh model, writes each record atomically as soon as
+it is done (rnnbench.results), prints one line per point, and times the sentinel again at the end.
+
+Exit status: 0 when every point passed its checks, 1 when one failed (its record says why), 2 for a
+bad spec, 130 when interrupted (finished points are kept). This is what `rnnbench bench` runs locally
+and what a cluster job (rnnbench.bench.executors) runs on its node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rnnbench import machine
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    run_dir: str
+    run_id: str | None
+    machine: str
+    impl: str  # an implementation, or points.MACHINE_GROUP for the peak and C baseline
+    threads: int
+    device: str
+    profile: dict  # the fields of a bench.profiles.Profile
+    point_ids: tuple[str, ...]
+    shard: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        doc = json.loads(text)
+        doc["point_ids"] = tuple(doc["point_ids"])
+        return cls(**doc)
+
+    def command(self, spec_path: str | os.PathLike) -> list[str]:
+        return [sys.executable, "-m", "rnnbench.bench.worker", str(spec_path)]
+
+
+def _profile(doc: dict):
+    from rnnbench.bench.profiles import Profile
+
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+    return Profile(**fields)
+
+
+def _failed_record(point_id: str, kind: str, spec: WorkerSpec, exc: BaseException):
+    """The record of a point whose measurement raised: status failed, the error and where it came from."""
+    from rnnbench import records
+
+    tb = traceback.format_exception(exc)
+    return records.PointRecord(
+        point_id=point_id,
+        kind=kind,
+        run_id=spec.run_id,
+        machine=spec.machine,
+        status="failed",
+        params={"impl": spec.impl, "threads": spec.threads, "device": spec.device},
+        summary={},
+        tables={},
+        checks={"problems": [f"{type(exc).__name__}: {exc}"], "flags": [], "status": "failed", "traceback": tb},
+        date=machine.now_iso(),
+        wall_seconds=0.0,
+    )
+
+
+def describe(record) -> str:
+    """The one figure a point prints: per-record cost, the peak, or the best accuracy; or why it failed."""
+    from rnnbench.units import fmt_time
+
+    s, status = record.summary, record.status
+    if status == "failed":
+        return "FAILED: " + "; ".join(record.checks.get("problems", []))
+    if record.kind in ("step", "epoch", "baseline"):
+        spread = 100 * s["iqr_s"] / s["median_s"] if s["median_s"] else float("nan")
+        text = f"{fmt_time(s['per_record_median_s'])}/record (IQR {spread:.0f}%, n={s['n_samples']})"
+    elif record.kind == "peak":
+        text = f"{s['peak_gflops']:.1f} GFLOP/s ({s['library']}, n={s['n']})"
+    else:
+        text = f"best val acc {s['best_val_accuracy']:.3f} after {s['train_seconds']:.2f} s of training"
+    if status == "flagged":
+        text += "  FLAGGED: " + "; ".join(record.checks.get("flags", []))
+    return text
+
+
+def run(spec: WorkerSpec) -> int:
+    """Measure spec's points (see the module docstring); returns the exit status."""
+    from rnnbench import results
+    from rnnbench.bench import accuracy, bounds, noise, step
+    from rnnbench.bench.points import AccuracyPoint, BaselinePoint, PeakPoint, StepPoint, WorkerGroup, parse_point_id
+
+    profile = _profile(spec.profile)
+    group = WorkerGroup(spec.impl, spec.threads, spec.device)
+    run_dir = Path(spec.run_dir)
+    label = dict(run_id=spec.run_id, machine_label=spec.machine)
+    session = machine.collect(spec.threads, spec.device) | {"group": asdict(group), "shard": spec.shard}
+    session_id = f"{noise.noise_point_id(group, spec.shard)}-{int(time.time() * 1000)}"
+    results.add_session(run_dir, spec.machine, session_id, session)
+    noise_rows = [noise.noise_row(group, "start", shard=spec.shard, **label)]
+    dataset = None
+    failed = 0
+    n = len(spec.point_ids)
+    for k, point_id in enumerate(spec.point_ids, start=1):
+        point = parse_point_id(point_id)
+        kind = getattr(point, "kind", None) or point_id.split("-")[0]
+        try:
+            if isinstance(point, StepPoint):
+                record = step.measure_step(point, profile, **label)
+            elif isinstance(point, PeakPoint):
+                record = bounds.measure_peak(point, profile, **label)
+            elif isinstance(point, BaselinePoint):
+                record = bounds.measure_baseline(point, profile, **label)
+            elif isinstance(point, AccuracyPoint):
+                dataset = dataset or accuracy.load_accuracy_data(profile)
+                record = accuracy.measure_accuracy(point, profile, dataset, **label)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a point that raises is recorded as failed; the others go on
+            record = _failed_record(point_id, kind, spec, exc)
+        results.save_point(run_dir, record)
+        failed += record.status == "failed"
+        print(f"  [{k}/{n}] {point_id}  {describe(record)}", flush=True)
+    noise_rows.append(noise.noise_row(group, "end", shard=spec.shard, **label))
+    results.save_point(run_dir, noise.noise_record(noise_rows, group, shard=spec.shard, **label))
+    results.add_session(
+        run_dir,
+        spec.machine,
+        session_id,
+        session | {"framework_threads_at_end": machine.framework_threads(), "blas_at_end": machine.blas()},
+    )
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m rnnbench.bench.worker SPEC.json", file=sys.stderr)
+        return 2
+    try:
+        spec = WorkerSpec.from_json(Path(argv[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        print(f"rnnbench worker: error: cannot read the spec {argv[0]}: {e}", file=sys.stderr)
+        return 2
+    os.environ.update(machine.thread_env(spec.threads))  # before any framework (or NumPy) is imported
+    try:
+        return run(spec)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

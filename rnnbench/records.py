@@ -1,0 +1,241 @@
+"""The one schema of a benchmark run: every table's columns, named here and nowhere else.
+
+A measured point is a JSON record (`PointRecord`) holding rows of these tables; the CSV files of a run
+(rnnbench.results), the analysis (rnnbench.analysis), the report and the tests all take their column
+names from the dataclasses below: `columns(Summary)` is the header of summary.csv.
+
+    Sample         one timed call of a step or epoch point (long form: samples.csv.gz)
+    Summary        one step or epoch point: robust statistics, FLOPs, memory, checks (summary.csv)
+    PeakSample     one timed float32 matmul of the machine's peak (peak.csv)
+    BaselineSummary one shape of the single-thread plain-C baseline (baseline.csv)
+    AccuracyEval   one evaluation of an accuracy-per-second training run (accuracy.csv)
+    Noise          the machine's state around a point: load average, speed sentinel (noise.csv)
+    Fit            time_per_step(B) = overhead + B x marginal per configuration (fit.csv, derived)
+
+Every row carries the run id, the machine label (rnnbench.machine.machine_label) and the point id,
+so that rows from merged runs and several machines stay apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+SCHEMA_VERSION = 2
+
+# The kinds of point a run holds; a point id starts with its kind.
+STEP_KINDS = ("step", "epoch")
+KINDS = (*STEP_KINDS, "peak", "baseline", "accuracy", "noise")
+
+
+@dataclass
+class Sample:
+    run_id: str | None
+    machine: str
+    point_id: str
+    impl: str
+    device: str
+    threads: int
+    hidden: int
+    seq_len: int
+    batch: int
+    kind: str  # "step" or "epoch", or "first_call_step" / "first_call_epoch" for the first call
+    round: int
+    sample: int
+    seconds: float
+    records: int
+    per_record_seconds: float
+    loss: float
+
+
+@dataclass
+class Summary:
+    run_id: str | None
+    machine: str
+    point_id: str
+    impl: str
+    device: str
+    threads: int
+    hidden: int
+    seq_len: int
+    batch: int
+    kind: str
+    records_per_call: int
+    n_samples: int
+    rounds: int
+    iterations: int
+    median_s: float
+    q1_s: float
+    q3_s: float
+    iqr_s: float
+    min_s: float
+    mean_s: float
+    per_record_median_s: float
+    per_record_iqr_s: float
+    first_call_s: float
+    api_check_s: float | None  # per call: the public API's input validation (impls.RNNImpl._check) alone
+    flops_per_step: float
+    flops_per_record: float
+    gflops: float
+    model_cache_bytes: int
+    step_peak_bytes: int | None
+    step_memory_method: str | None
+    rss_before_bytes: int | None
+    peak_rss_bytes: int | None
+    rss_growth_bytes: int | None
+    loss_before: float
+    loss_after: float
+    sanity_gap: float
+    sanity_ok: bool
+    load_before: float | None  # 1-minute load average just before and after the point
+    load_after: float | None
+    status: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PeakSample:
+    run_id: str | None
+    machine: str
+    point_id: str
+    library: str
+    n: int
+    threads: int
+    sample: int
+    seconds: float
+    gflops: float
+    max_rel_error: float
+
+
+@dataclass
+class BaselineSummary:
+    run_id: str | None
+    machine: str
+    point_id: str
+    threads: int  # the session's thread setting; the C program itself always runs one thread
+    hidden: int
+    seq_len: int
+    batch: int
+    n_samples: int
+    iterations: int
+    median_s: float
+    q1_s: float
+    q3_s: float
+    iqr_s: float
+    min_s: float
+    mean_s: float
+    per_record_median_s: float
+    per_record_iqr_s: float
+    loss_first: float
+    loss_last: float
+    compiler: str
+    flags: str
+    status: str
+
+
+@dataclass
+class AccuracyEval:
+    run_id: str | None
+    machine: str
+    point_id: str
+    impl: str
+    device: str
+    threads: int
+    hidden: int
+    batch: int
+    optimizer: str
+    lr: float
+    epochs: int
+    data: str
+    eval: int
+    epoch: int
+    records_seen: int
+    train_seconds: float
+    compile_seconds: float  # of train_seconds, spent in calls that compiled (jax-scan; 0 elsewhere)
+    val_accuracy: float
+    val_loss: float
+
+
+@dataclass
+class Noise:
+    run_id: str | None
+    machine: str
+    point_id: str  # the noise record's id: noise-<worker group>
+    impl: str  # the worker's group: an implementation, or "machine"
+    device: str
+    threads: int
+    when: str  # "start" or "end" of the worker
+    sentinel_s: float  # median seconds of the fixed sentinel workload (rnnbench.bench.noise)
+    sentinel_iqr_s: float
+    load: float | None  # 1-minute load average at that moment
+
+
+@dataclass
+class Fit:
+    run_id: str | None
+    machine: str
+    impl: str
+    device: str
+    threads: int
+    hidden: int
+    seq_len: int
+    kind: str
+    overhead_s: float
+    marginal_s: float
+    crossover_batch: float
+    max_rel_residual: float
+    n_points: int
+    batch_min: int
+    batch_max: int
+
+
+# table name (= CSV file stem) -> row type, in the order the files are written
+TABLES: dict[str, type] = {
+    "samples": Sample,
+    "summary": Summary,
+    "fit": Fit,
+    "accuracy": AccuracyEval,
+    "peak": PeakSample,
+    "baseline": BaselineSummary,
+    "noise": Noise,
+}
+# the tables kept compressed (they hold every raw sample)
+COMPRESSED = ("samples",)
+
+
+def columns(row_type: type) -> tuple[str, ...]:
+    """The column names of a table, in order."""
+    return tuple(f.name for f in fields(row_type))
+
+
+def row(obj) -> dict:
+    """A row dataclass as a JSON-ready dict, NaN as None."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(obj).items()}
+
+
+@dataclass
+class PointRecord:
+    """One measured point as stored in points/<machine>/<point_id>.json.
+
+    kind: one of KINDS; status "ok", "flagged" (a loop check failed: the timing is suspect) or "failed"
+    (a wrong answer: left out of every figure). params: how it was measured; summary: the one-row
+    summary (a Summary / BaselineSummary dict, or the peak's best); tables: table name -> its rows
+    (dicts with `columns(TABLES[name])`); checks: problems and flags; environment facts that differ per
+    point (thread_info). The run's environment lives beside the points (rnnbench.results)."""
+
+    point_id: str
+    kind: str
+    run_id: str | None
+    machine: str
+    status: str
+    params: dict
+    summary: dict
+    tables: dict[str, list[dict]]
+    checks: dict
+    date: str
+    wall_seconds: float
+    thread_info: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def as_dict(self) -> dict:
+        return asdict(self)
