@@ -1,26 +1,18 @@
-"""The plain-C floor: the same training step as the implementations, in C with no framework and no
-Python in the timed loop (rnnbench.floor), at every shape of the sweep, in the matmul-peak session.
-What a step costs when nothing but the arithmetic is paid for: the report sets every implementation
-beside it. Asserts the C program's losses are finite and fall; skips, saying why, without a C compiler.
-"""
+"""The single-thread plain-C baseline at every shape of the sweep (rnnbench.c_baseline). Asserts the
+C program's losses are finite and fall; skips, saying why, where no C compiler can build it."""
 
 from __future__ import annotations
 
 import pytest
 
-from rnnbench import harness
-from rnnbench.report import fmt_time
+from rnnbench.bench.bounds import measure_baseline
 
 
-def test_c_floor(floor_point, bench, request):
-    from rnnbench.floor import FloorUnavailable
+def test_c_baseline(baseline_point, bench):
+    from rnnbench.c_baseline import BaselineUnavailable
 
-    bench.start(floor_point.point_id)
     try:
-        record = harness.measure_floor(floor_point, bench.profile, run_id=bench.run_id)
-    except FloorUnavailable as exc:
-        pytest.skip(f"no plain-C floor: {exc}")
-    s = record["summary"]
-    bench.save(record, request, f"{fmt_time(s['per_record_median_s'])}/record (C, 1 thread, n={s['n_samples']})")
-    bench.check(record, strict=True)
-    assert s["per_record_median_s"] > 0
+        record = measure_baseline(baseline_point, bench.profile, **bench.label)
+    except BaselineUnavailable as exc:
+        pytest.skip(f"no C baseline: {exc}")
+    assert bench.keep(record)["per_record_median_s"] > 0

@@ -1,15 +1,11 @@
-"""This machine's float32 matmul peak, measured in the same session at the same thread count: the
-denominator of "% of peak" in the report. Asserts every product is right."""
+"""This machine's float32 matmul peak at the session's thread count: the bound of "% of peak".
+Asserts every product is right."""
 
 from __future__ import annotations
 
-from rnnbench import harness
+from rnnbench.bench.bounds import measure_peak
 
 
-def test_matmul_peak(bench, request):
-    bench.start(f"peak-t{bench.threads}")
-    record = harness.measure_peak(bench.profile, bench.threads, run_id=bench.run_id)
-    s = record["summary"]
-    bench.save(record, request, f"{s['peak_gflops']:.1f} GFLOP/s ({s['library']}, n={s['n']})")
-    bench.check(record, strict=True)
+def test_matmul_peak(peak_point, bench):
+    s = bench.keep(measure_peak(peak_point, bench.profile, **bench.label))
     assert s["peak_gflops"] > 0

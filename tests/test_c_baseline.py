@@ -1,6 +1,6 @@
-"""The plain-C floor (rnnbench.floor): its SGD steps are the reference's, and measure() measures.
+"""The single-thread plain-C baseline (rnnbench.c_baseline): its SGD steps are the reference's, and measure() measures.
 
-The floor is float32 C; the reference is numpy-bptt in float64, so the comparison bounds the floor's
+The baseline is float32 C; the reference is numpy-bptt in float64, so the comparison bounds the baseline's
 own rounding (tolerances.py's float32 bounds). Every test that needs the binary skips, saying why,
 where it cannot be built (no C compiler, a failed build, no benchmarks/ source beside rnnbench/).
 """
@@ -15,13 +15,13 @@ import tolerances
 from helpers import assert_params_close, ragged_batch, random_params, rel_err
 
 import impls
-from rnnbench import floor
+from rnnbench import c_baseline
 
 K = 5  # SGD steps per trajectory
 T = 5
 LR = 0.3  # the conformance suite's SGD step: large enough that K steps move every parameter
 
-# Same bounds as the float32 implementations (float32 C against the float64 reference); the floor's
+# Same bounds as the float32 implementations (float32 C against the float64 reference); the baseline's
 # largest errors over these cases, measured: 1.5e-7 (parameters), 1.1e-7 (losses, relative).
 PARAMS_TOL = tolerances.FLOAT32_TRAJECTORY["numpy-bptt"]
 LOSS_TOL = tolerances.FLOAT32_STEP["numpy-bptt"]
@@ -32,7 +32,7 @@ LOSS_TOL = tolerances.FLOAT32_STEP["numpy-bptt"]
 SHAPES = [(7, 5, 3, 0.5), (60, 70, 10, 0.1)]
 SHAPE_IDS = ["V7-H5-C3", "V60-H70-C10"]
 # B=1: the matrix-vector path; B=6: row blocks of 4 plus a remainder, W_hh updated by the fused
-# products; B=20: over RNN_FLOOR_DW_MIN_K (record, step) pairs, the gradient-buffer path.
+# products; B=20: over RNN_BASELINE_DW_MIN_K (record, step) pairs, the gradient-buffer path.
 BATCH_SIZES = [1, 6, 20]
 
 
@@ -49,11 +49,11 @@ def _batches(config: impls.ModelConfig, B: int) -> list[impls.Batch]:
     return out
 
 
-def _build() -> floor.Build:
+def _build() -> c_baseline.Build:
     try:
-        return floor.build()
-    except floor.FloorUnavailable as exc:
-        pytest.skip(f"C floor unavailable: {exc}")
+        return c_baseline.build()
+    except c_baseline.BaselineUnavailable as exc:
+        pytest.skip(f"C baseline unavailable: {exc}")
 
 
 @pytest.mark.parametrize("B", BATCH_SIZES, ids=[f"B{b}" for b in BATCH_SIZES])
@@ -76,7 +76,7 @@ def test_sgd_trajectory_matches_reference(shape, nonlinearity, B):
     moved = {k: rel_err(ref.get_params()[k], params[k]) for k in impls.PARAM_NAMES}
     assert min(moved.values()) > 100 * PARAMS_TOL, f"a parameter barely moves, the check is void: {moved}"
 
-    got, losses = floor.train(params, batches, lr=LR, steps=K, relu=nonlinearity == "relu")
+    got, losses = c_baseline.train(params, batches, lr=LR, steps=K, relu=nonlinearity == "relu")
     assert all(got[k].dtype == np.float32 and got[k].shape == params[k].shape for k in impls.PARAM_NAMES)
     assert_params_close(got, ref.get_params(), PARAMS_TOL, f"after {K} steps")
     assert len(losses) == K
@@ -90,8 +90,8 @@ def test_steps_cycle_through_batches_and_pad():
     config = impls.ModelConfig(7, 5, 3, dtype="float32")
     params = random_params(config, seed=4)
     short, long = ragged_batch(config, 3, 2, seed=1), ragged_batch(config, 3, T, seed=2)
-    cycled, cycled_losses = floor.train(params, [short, long], lr=LR, steps=3)
-    padded, padded_losses = floor.train(params, [short.padded_to(T), long, short], lr=LR, steps=3)
+    cycled, cycled_losses = c_baseline.train(params, [short, long], lr=LR, steps=3)
+    padded, padded_losses = c_baseline.train(params, [short.padded_to(T), long, short], lr=LR, steps=3)
     for name in impls.PARAM_NAMES:
         np.testing.assert_array_equal(cycled[name], padded[name])
     assert cycled_losses == padded_losses
@@ -101,14 +101,14 @@ def test_train_rejects_mixed_batch_sizes():
     config = impls.ModelConfig(7, 5, 3, dtype="float32")
     batches = [ragged_batch(config, 2, T, seed=1), ragged_batch(config, 3, T, seed=2)]
     with pytest.raises(impls.InputError, match="same B"):
-        floor.train(random_params(config), batches, lr=LR, steps=2)
+        c_baseline.train(random_params(config), batches, lr=LR, steps=2)
 
 
 @pytest.mark.parametrize("batch", [1, 5])
 def test_measure_returns_times_and_record_counts(batch):
     build = _build()
     rounds, iterations = 3, 4
-    out = floor.measure(hidden=8, seq_len=3, batch=batch, rounds=rounds, iterations=iterations, warmup=2)
+    out = c_baseline.measure(hidden=8, seq_len=3, batch=batch, rounds=rounds, iterations=iterations, warmup=2)
     assert out["iterations"] == iterations
     assert len(out["round_seconds"]) == len(out["step_seconds"]) == rounds
     assert all(math.isfinite(s) and s > 0 for s in out["round_seconds"])
@@ -126,7 +126,7 @@ def test_measure_returns_times_and_record_counts(batch):
 
 def test_measure_chooses_iterations_for_the_round_length():
     _build()
-    out = floor.measure(hidden=8, seq_len=3, batch=2, rounds=2, round_seconds=0.01, warmup=1)
+    out = c_baseline.measure(hidden=8, seq_len=3, batch=2, rounds=2, round_seconds=0.01, warmup=1)
     assert out["iterations"] >= 1
     assert all(s > 0 for s in out["round_seconds"])
     # a round of ~0.01 s, within what a loaded machine may stretch or shrink it to
@@ -135,20 +135,20 @@ def test_measure_chooses_iterations_for_the_round_length():
 
 def test_build_is_reused(tmp_path):
     _build()
-    first = floor.build.__wrapped__(tmp_path)  # the unmemoised function: look at the folder itself
+    first = c_baseline.build.__wrapped__(tmp_path)  # the unmemoised function: look at the folder itself
     stamp = first.binary.stat().st_mtime_ns
-    again = floor.build.__wrapped__(tmp_path)
+    again = c_baseline.build.__wrapped__(tmp_path)
     assert again.binary == first.binary
     assert again.binary.stat().st_mtime_ns == stamp
     assert first.binary.parent.parent == tmp_path
 
 
-def test_no_compiler_is_floor_unavailable(monkeypatch, tmp_path):
+def test_no_compiler_is_baseline_unavailable(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", "no-such-c-compiler-rnnbench")
-    with pytest.raises(floor.FloorUnavailable, match="no C compiler"):
-        floor.build.__wrapped__(tmp_path)
+    with pytest.raises(c_baseline.BaselineUnavailable, match="no C compiler"):
+        c_baseline.build.__wrapped__(tmp_path)
 
 
-def test_missing_source_is_floor_unavailable(tmp_path):
-    with pytest.raises(floor.FloorUnavailable, match="source checkout"):
-        floor.build.__wrapped__(tmp_path, tmp_path / "rnn_floor.c")
+def test_missing_source_is_baseline_unavailable(tmp_path):
+    with pytest.raises(c_baseline.BaselineUnavailable, match="source checkout"):
+        c_baseline.build.__wrapped__(tmp_path, tmp_path / "rnn_baseline.c")
