@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -80,15 +80,9 @@ class Fit:
     max_rel_residual: float
     n: int
 
-    def predict(self, batch: float | np.ndarray) -> float | np.ndarray:
-        return self.overhead + np.asarray(batch) * self.marginal
-
     def overhead_fraction(self, batch: float) -> float:
         """Share of a step at this batch size that the fit puts in fixed overhead."""
         return self.overhead / (self.overhead + batch * self.marginal)
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def fit_overhead_marginal(batch: Sequence[float], seconds: Sequence[float]) -> Fit:
