@@ -217,8 +217,9 @@ def row(obj) -> dict:
 class PointRecord:
     """One measured point as stored in points/<machine>/<point_id>.json.
 
-    kind: one of KINDS; status "ok", "flagged" (a loop check failed: the timing is suspect) or "failed"
-    (a wrong answer: left out of every figure). params: how it was measured; summary: the one-row
+    kind: one of KINDS; status "ok", "flagged" (a loop check failed: the timing is suspect), "failed"
+    (a wrong answer, or the measurement raised: left out of every figure) or "skipped" (it cannot run
+    here, e.g. no C compiler for the baseline; checks["skipped"] says why). params: how it was measured; summary: the one-row
     summary (a Summary / BaselineSummary dict, or the peak's best); tables: table name -> its rows
     (dicts with `columns(TABLES[name])`); checks: problems and flags; environment facts that differ per
     point (thread_info). The run's environment lives beside the points (rnnbench.results)."""

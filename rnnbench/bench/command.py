@@ -99,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Tally:
     """What this invocation really did."""
 
-    measured: dict[str, int] = field(default_factory=lambda: {"ok": 0, "flagged": 0, "failed": 0})
+    measured: dict[str, int] = field(default_factory=lambda: {"ok": 0, "flagged": 0, "failed": 0, "skipped": 0})
     already_done: int = 0
     set_aside: list[str] = field(default_factory=list)
     workers_failed: list[str] = field(default_factory=list)
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     m = tally.measured
     print(
         f"\nrnnbench bench: measured {sum(m.values())} of {todo} points ({m['ok']} ok, {m['flagged']} flagged, "
-        f"{m['failed']} failed), {tally.already_done} already done, {len(tally.set_aside)} set aside, "
+        f"{m['failed']} failed, {m['skipped']} skipped), {tally.already_done} already done, {len(tally.set_aside)} set aside, "
         f"in {minutes}:{seconds:02d} -> {run_dir}"
     )
     for what in tally.workers_failed:

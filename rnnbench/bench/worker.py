@@ -58,21 +58,27 @@ def _profile(doc: dict):
     return Profile(**fields)
 
 
-def _failed_record(point_id: str, kind: str, spec: WorkerSpec, exc: BaseException):
-    """The record of a point whose measurement raised: status failed, the error and where it came from."""
+def _unmeasured_record(point_id: str, kind: str, spec: WorkerSpec, exc: BaseException, status: str):
+    """The record of a point that could not be measured: "skipped" (it cannot run here, e.g. no C
+    compiler for the baseline: the reason is kept) or "failed" (its measurement raised: the error and
+    where it came from)."""
     from rnnbench import records
 
-    tb = traceback.format_exception(exc)
+    checks = {"problems": [], "flags": [], "status": status}
+    if status == "skipped":
+        checks["skipped"] = str(exc)
+    else:
+        checks |= {"problems": [f"{type(exc).__name__}: {exc}"], "traceback": traceback.format_exception(exc)}
     return records.PointRecord(
         point_id=point_id,
         kind=kind,
         run_id=spec.run_id,
         machine=spec.machine,
-        status="failed",
+        status=status,
         params={"impl": spec.impl, "threads": spec.threads, "device": spec.device},
         summary={},
         tables={},
-        checks={"problems": [f"{type(exc).__name__}: {exc}"], "flags": [], "status": "failed", "traceback": tb},
+        checks=checks,
         date=machine.now_iso(),
         wall_seconds=0.0,
     )
@@ -85,6 +91,8 @@ def describe(record) -> str:
     s, status = record.summary, record.status
     if status == "failed":
         return "FAILED: " + "; ".join(record.checks.get("problems", []))
+    if status == "skipped":
+        return "skipped: " + record.checks.get("skipped", "")
     if record.kind in ("step", "epoch", "baseline"):
         spread = 100 * s["iqr_s"] / s["median_s"] if s["median_s"] else float("nan")
         text = f"{fmt_time(s['per_record_median_s'])}/record (IQR {spread:.0f}%, n={s['n_samples']})"
@@ -102,11 +110,12 @@ def run(spec: WorkerSpec) -> int:
     from rnnbench import results
     from rnnbench.bench import accuracy, bounds, noise, step
     from rnnbench.bench.points import AccuracyPoint, BaselinePoint, PeakPoint, StepPoint, WorkerGroup, parse_point_id
+    from rnnbench.c_baseline import BaselineUnavailable
 
     profile = _profile(spec.profile)
     group = WorkerGroup(spec.impl, spec.threads, spec.device)
     run_dir = Path(spec.run_dir)
-    label = dict(run_id=spec.run_id, machine_label=spec.machine)
+    label = {"run_id": spec.run_id, "machine_label": spec.machine}
     session = machine.collect(spec.threads, spec.device) | {"group": asdict(group), "shard": spec.shard}
     session_id = f"{noise.noise_point_id(group, spec.shard)}-{int(time.time() * 1000)}"
     results.add_session(run_dir, spec.machine, session_id, session)
@@ -127,10 +136,10 @@ def run(spec: WorkerSpec) -> int:
             elif isinstance(point, AccuracyPoint):
                 dataset = dataset or accuracy.load_accuracy_data(profile)
                 record = accuracy.measure_accuracy(point, profile, dataset, **label)
-        except KeyboardInterrupt:
-            raise
+        except BaselineUnavailable as exc:
+            record = _unmeasured_record(point_id, kind, spec, exc, "skipped")
         except Exception as exc:  # noqa: BLE001 - a point that raises is recorded as failed; the others go on
-            record = _failed_record(point_id, kind, spec, exc)
+            record = _unmeasured_record(point_id, kind, spec, exc, "failed")
         results.save_point(run_dir, record)
         failed += record.status == "failed"
         print(f"  [{k}/{n}] {point_id}  {describe(record)}", flush=True)
