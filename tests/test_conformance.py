@@ -9,9 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tolerances
-from helpers import assert_close, assert_params_close, ragged_batch, random_params, rel_err
+from helpers import (
+    assert_close,
+    assert_params_close,
+    finite_difference_grads,
+    ragged_batch,
+    random_params,
+    rel_err,
+)
 
 import impls
+from impls import numpy_bptt
 
 # (V, H, C, nonlinearity): vocabulary and class counts of 1 included.
 SHAPES = [(7, 5, 3, "tanh"), (7, 5, 3, "relu"), (1, 4, 1, "tanh"), (12, 6, 2, "relu"), (3, 1, 4, "tanh")]
@@ -63,6 +71,56 @@ def test_logits_loss_and_grads(impl_name, shape, dtype):
     assert isinstance(loss, float)
     assert abs(loss - ref_loss) <= tol * max(1.0, abs(ref_loss)), f"loss {loss} != {ref_loss}"
     assert all(grads[k].dtype == config.np_dtype for k in impls.PARAM_NAMES)
+    assert_params_close(grads, ref_grads, tol, "grad")
+
+
+def active_params(config: impls.ModelConfig) -> impls.Params:
+    """Parameters under which every hidden unit's pre-activation stays positive at every step: b_h near 1
+    outweighs the small input and recurrent terms. relu is then the identity on every unit, so the
+    recurrence carries gradient through every step (random parameters leave many relu units dead)."""
+    rng = np.random.default_rng(17)
+    shapes = config.param_shapes()
+    return {
+        "W_xh": 0.2 * rng.standard_normal(shapes["W_xh"]),
+        "W_hh": 0.3 * rng.standard_normal(shapes["W_hh"]),  # not symmetric: W_hh and W_hh.T differ
+        "b_h": 1.0 + 0.1 * rng.standard_normal(shapes["b_h"]),
+        "W_hy": rng.standard_normal(shapes["W_hy"]),
+        "b_y": 0.1 * rng.standard_normal(shapes["b_y"]),
+    }
+
+
+FD_TOL = 1e-7  # central differences in float64 with step 1e-6 leave an error near 1e-9 relative
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_gradient_through_the_recurrence_matches_finite_differences(impl_name, nonlinearity):
+    """Gradients against central differences of the float64 reference loss, with every unit active over
+    T = 5 steps: a backward pass that propagates dh with W_hh instead of W_hh.T (Zhou's slip) fails here,
+    under relu as under tanh."""
+    config = config_for((4, 3, 2, nonlinearity), "float64")
+    params = active_params(config)
+    batch = impls.Batch.from_sequences([[0, 3, 1, 2, 1], [2, 2, 0, 1], [1, 3, 3]], [0, 1, 1])
+    hs, _ = numpy_bptt.rnn_forward(batch.tokens, batch.lengths, params, relu=nonlinearity == "relu")
+    assert (hs[1:] > 0).all(), "a unit is inactive at some step: the case would not exercise the recurrence"
+    _, grads = impls.load(impl_name, config, params).loss_and_grads(batch)
+    expected = finite_difference_grads(lambda p: reference(config, p).loss_and_grads(batch)[0], params)
+    assert_params_close(grads, expected, FD_TOL, "grad vs finite differences")
+
+
+def test_loss_is_stable_for_large_logits(impl_name):
+    """Logits near 1e4 overflow exp() in float32: the loss is the stable log-sum-exp form (DESIGN.md §1),
+    and loss and gradients are finite and as float64 computes them (a float64 loss near 3084)."""
+    config = config_for((7, 5, 3, "tanh"), "float32")
+    params = random_params(config, seed=9)
+    params["W_hy"] = params["W_hy"] * 1e4
+    batch = ragged_batch(config, B, T, seed=3)
+    loss, grads = impls.load(impl_name, config, params).loss_and_grads(batch)
+    ref_loss, ref_grads = reference(config, params).loss_and_grads(batch)
+    assert ref_loss > 1e3  # the logits are large indeed
+    assert np.isfinite(loss), f"loss {loss}"
+    assert all(np.isfinite(g).all() for g in grads.values()), "non-finite gradient"
+    tol = tolerances.FLOAT32_STEP[impl_name]
+    assert abs(loss - ref_loss) <= tol * abs(ref_loss), f"loss {loss} != {ref_loss}"
     assert_params_close(grads, ref_grads, tol, "grad")
 
 
@@ -163,6 +221,35 @@ def test_train_epoch_equals_train_steps(impl_name, optimizer, clip):
     assert_params_close(fused.get_params(), stepped.get_params(), tolerances.FLOAT64, "after epoch")
 
 
+# Longest record of each batch of a ragged epoch: lengths that pad to different buckets (1, 4, 8, 16) in an
+# implementation that pads T, in no order.
+EPOCH_T_MAX = [3, 12, 1, 7, 16, 5]
+
+
+def epoch_batch(config: impls.ModelConfig, t_max: int, seed: int) -> impls.Batch:
+    """3 records, the first t_max long, the others of random lengths in [1, t_max]."""
+    rng = np.random.default_rng(seed)
+    lengths = np.r_[t_max, rng.integers(1, t_max + 1, size=2)]
+    tokens = rng.integers(0, config.vocab_size, size=(3, t_max))
+    return impls.Batch(tokens, lengths, rng.integers(0, config.num_classes, size=3))
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_ragged_epoch_matches_reference_steps(impl_name, nonlinearity, optimizer, clip):
+    """A fused epoch over batches of very different lengths gives the reference's losses and parameters,
+    one step per batch, with each optimizer, clip and nonlinearity."""
+    config = config_for((7, 5, 3, nonlinearity), "float64")
+    params = random_params(config, seed=18)
+    batches = [epoch_batch(config, t_max, seed=40 + i) for i, t_max in enumerate(EPOCH_T_MAX)]
+    options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
+    fused, ref = impls.load(impl_name, config, params, **options), reference(config, params, **options)
+    losses = fused.train_epoch(batches)
+    np.testing.assert_allclose(losses, [ref.train_step(b) for b in batches], rtol=tolerances.FLOAT64)
+    assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "after the epoch")
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_get_params_returns_host_copies(impl_name, dtype):
     config = config_for((7, 5, 3, "tanh"), dtype)
@@ -188,46 +275,12 @@ def test_training_lowers_the_loss(impl_name):
     assert rel_err(model.loss_and_grads(batch)[0], losses[-1]) < 0.5
 
 
-def test_step_memory_is_a_train_step(impl_name):
-    config = config_for((7, 5, 3, "tanh"), "float64")
-    params = random_params(config, seed=15)
-    batch = ragged_batch(config, B, T, seed=16)
-    measured = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1))
-    stepped = impls.load(impl_name, config, params, optimizer=impls.SGD(lr=0.1))
-    memory = measured.step_memory(batch)
-    stepped.train_step(batch)
-    assert_params_close(measured.get_params(), stepped.get_params(), tolerances.FLOAT64, "after step_memory")
-    assert isinstance(memory.peak_bytes, int), memory
-    assert memory.peak_bytes > 0
-    assert memory.method
-
-
-def full_length_batch(config: impls.ModelConfig, batch: int, seq_len: int, seed: int) -> impls.Batch:
-    tokens = np.random.default_rng(seed).integers(0, config.vocab_size, size=(batch, seq_len))
-    return impls.Batch(tokens, np.full(batch, seq_len), tokens[:, -1] % config.num_classes)
-
-
-def test_step_memory_grows_as_the_bptt_cache(impl_name):
-    """From B=16 to B=128 a step's peak grows by the BPTT cache's growth (hidden states and
-    pre-activations, 2 x B x T x H values) times a small factor (gradients and temporaries of those
-    shapes): at least 0.9x, at most 4x. More would mean something beyond the cache grows with B."""
-    from rnnbench.costmodel import bptt_cache_bytes
-
-    config = impls.ModelConfig(20, 32, 4, dtype="float32")
-    peaks = []
-    for size in (16, 128):
-        model = impls.load(impl_name, config, impls.init_params(config, seed=0))
-        batch = full_length_batch(config, size, 8, seed=size)
-        model.train_step(batch)  # first-call set-up (compilation, lazy buffers) is not the step's
-        peaks.append(model.step_memory(batch).peak_bytes)
-    growth = (peaks[1] - peaks[0]) / (bptt_cache_bytes(32, 8, 128) - bptt_cache_bytes(32, 8, 16))
-    assert 0.9 <= growth <= 4.0, f"peaks {peaks}: grew {growth:.2f}x the cache's growth"
-
-
 # -- bad input (DESIGN.md §7): the same clear error from every implementation, before its framework runs --
 
 BAD_BATCHES = {
     "token-out-of-range": (lambda V, C: impls.Batch(np.array([[1, V]]), np.array([2]), np.array([0])), "token id"),
+    "negative-token": (lambda V, C: impls.Batch(np.array([[1, -1]]), np.array([2]), np.array([0])), "token ids"),
+    "negative-padding": (lambda V, C: impls.Batch(np.array([[1, -1]]), np.array([1]), np.array([0])), "token ids"),
     "label-out-of-range": (lambda V, C: impls.Batch(np.array([[1, 2]]), np.array([2]), np.array([C])), "label"),
     "not-a-batch": (lambda V, C: (np.array([[1, 2]]), np.array([2]), np.array([0])), "expected an impls.Batch"),
 }
@@ -251,11 +304,16 @@ def guarded_model(impl_name, monkeypatch):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("bad", list(BAD_BATCHES))
 def test_bad_batch_gets_a_clear_error(guarded_model, bad, method):
+    """The error may come from the Batch itself (ids < 0 need no config) or from the model's check of it
+    against V and C; either way before the framework runs."""
     make, message = BAD_BATCHES[bad]
-    batch = make(guarded_model.config.vocab_size, guarded_model.config.num_classes)
-    arg = [batch] if method == "train_epoch" else batch
+
+    def make_and_call() -> None:
+        batch = make(guarded_model.config.vocab_size, guarded_model.config.num_classes)
+        getattr(guarded_model, method)([batch] if method == "train_epoch" else batch)
+
     with pytest.raises(impls.InputError, match=message):
-        getattr(guarded_model, method)(arg)
+        make_and_call()
 
 
 @pytest.mark.parametrize(("name", "value"), [("W_hh", np.nan), ("b_y", np.inf), ("W_xh", -np.inf)])
