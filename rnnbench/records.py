@@ -208,6 +208,23 @@ def columns(row_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row_type))
 
 
+def _parser(annotation: str):
+    """A function from a CSV cell (a string, "" for missing) to the column's type (annotations are
+    strings here: `from __future__ import annotations`)."""
+    base = annotation.replace(" | None", "").strip()
+    if base == "list[str]":
+        return lambda text: [p for p in text.split("; ") if p] if text else []
+    if base == "bool":
+        return lambda text: None if text == "" else text == "True"
+    convert = {"int": lambda t: int(float(t)), "float": float}.get(base, str)
+    return lambda text: None if text == "" else convert(text)
+
+
+def parse_row(row_type: type, cells: dict[str, str]) -> dict:
+    """A row read back from CSV, each value of its column's type (None where the cell is empty)."""
+    return {f.name: _parser(str(f.type))(cells.get(f.name, "")) for f in fields(row_type)}
+
+
 def row(obj) -> dict:
     """A row dataclass as a JSON-ready dict, NaN as None."""
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(obj).items()}

@@ -59,7 +59,10 @@ def check_name(name: str, what: str = "a run id") -> str:
 
 
 def is_run(path: Path) -> bool:
-    return path.is_dir() and ((path / POINTS).is_dir() or (path / "summary.csv").is_file())
+    """A run folder: one with point files, or one kept as its tables only."""
+    return path.is_dir() and (
+        (path / POINTS).is_dir() or (path / MANIFEST).is_file() or (path / "summary.csv").is_file()
+    )
 
 
 def list_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> list[Path]:
@@ -187,8 +190,12 @@ def load_environment(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
 
 def tables(run_dir: str | os.PathLike, point_records: Sequence[dict] | None = None) -> dict[str, list[dict]]:
     """The run's rows by table name (rnnbench.records.TABLES; fit is derived elsewhere), gathered
-    from its point records (default: read from run_dir), in point-file order."""
-    point_records = load_points(run_dir) if point_records is None else point_records
+    from its point records (default: read from run_dir), in point-file order; a run kept without its
+    point files (as results/reference is) is read from its CSV files instead."""
+    if point_records is None:
+        point_records = load_points(run_dir)
+        if not point_records and not point_files(run_dir):
+            return {name: read_table(run_dir, name) for name in records.TABLES if name != "fit"}
     out: dict[str, list[dict]] = {name: [] for name in records.TABLES if name != "fit"}
     for rec in point_records:
         for name, rows in rec.get("tables", {}).items():
@@ -229,13 +236,13 @@ def write_table(run_dir: str | os.PathLike, name: str, rows: Iterable[dict]) -> 
 
 
 def read_table(run_dir: str | os.PathLike, name: str) -> list[dict]:
-    """A table's rows from its CSV (strings; [] when the file is missing)."""
+    """A table's rows from its CSV, each value of its column's type ([] when the file is missing)."""
     path = table_path(run_dir, name)
     if not path.is_file():
         return []
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+        return [records.parse_row(records.TABLES[name], cells) for cells in csv.DictReader(f)]
 
 
 def combine(run_dir: str | os.PathLike) -> dict[str, Path]:
