@@ -1,11 +1,22 @@
 """numpy-bptt: the reference. NumPy forward with a cache, hand-written backpropagation through time.
 
-Batched in matrix form: one Python loop over time steps, none over records. Variable lengths are
-handled by freezing a record's hidden state once its length is reached, so h_T == h_L for every row.
+Two paths, held to the same tests:
+
+- batched (B > 1), in matrix form: one Python loop over time steps, none over records. Variable lengths
+  are handled by freezing a record's hidden state once its length is reached, so h_T == h_L for every row;
+- per record (B = 1, per-record SGD): h is an (H,) vector over the record's own L steps, so there is
+  no padding and no mask; the L pre-activation gradients are stacked in an (L, H) array, so that dW_hh
+  and db_h are one product and one sum. With plain SGD and no clipping the step updates the parameters
+  from those stacked gradients directly: only the L rows of W_xh.T the record uses change, and the
+  gradient is scaled by -lr once, in dlogits (the backward pass is linear in it), not per parameter.
+
+W_xh is held transposed, (V, H) C-contiguous, so that gathering and updating its columns reads and
+writes contiguous rows; `self.p["W_xh"]` is the (H, V) view of it.
 """
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -83,18 +94,86 @@ def rnn_backward(dh_last: np.ndarray, cache, p: Params, relu: bool) -> Params:
 
 
 def _scatter_columns(ids: np.ndarray, rows: np.ndarray, V: int) -> np.ndarray:
-    """sum of rows (N, H) into the columns named by ids (N,) of an (H, V) matrix."""
+    """sum of rows (N, H) into the columns named by ids (N,) of an (H, V) matrix.
+
+    The result is the (H, V) view of a C-contiguous (V, H) array: the layout NumpyBPTT holds W_xh in."""
     N, H = rows.shape
     if V <= ONE_HOT_MAX_VOCAB:
-        one_hot = np.zeros((N, V), dtype=rows.dtype)  # (N, V)
-        one_hot[np.arange(N), ids] = 1.0
-        return rows.T @ one_hot  # (H, V)
+        one_hot = np.zeros((V, N), dtype=rows.dtype)  # (V, N)
+        one_hot[ids, np.arange(N)] = 1.0
+        return (one_hot @ rows).T  # (H, V)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     out = np.zeros((V, H), dtype=rows.dtype)
     out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
     return out.T
+
+
+# -- one record (B = 1) ----------------------------------------------------------------------------
+
+
+def record_forward(tokens: np.ndarray, p: Params, relu: bool) -> np.ndarray:
+    """tokens (L,) int64, one record's own ids -> hs (L+1, H): hs[0] = 0, hs[t+1] the state after step t."""
+    L = tokens.shape[0]
+    W_hh = p["W_hh"]
+    hs = np.empty((L + 1, W_hh.shape[0]), dtype=W_hh.dtype)  # (L+1, H)
+    hs[0] = 0.0
+    zs = hs[1:]  # (L, H): filled with W_xh[:, x_t] + b_h, then made the states in place, step by step
+    np.add(p["W_xh"].T[tokens], p["b_h"], out=zs)
+    for t in range(L):
+        z = zs[t]
+        if t:  # h_0 = 0: step 0 needs no product
+            z += W_hh @ hs[t]
+        if relu:
+            np.maximum(z, 0.0, out=z)
+        else:
+            np.tanh(z, out=z)
+    return hs
+
+
+def record_backward(dh_last: np.ndarray, hs: np.ndarray, W_hh: np.ndarray, relu: bool) -> np.ndarray:
+    """dh_last (H,), the gradient w.r.t. h_L -> dzs (L, H), dL/dz_t for each step's pre-activation z_t.
+
+    dW_hh = dzs[1:].T @ hs[1:L] (step 0 met h_0 = 0), db_h = dzs.sum(0), W_xh[:, x_t] gets dzs[t]."""
+    L = hs.shape[0] - 1
+    if relu:
+        dzs = (hs[1:] > 0.0).astype(hs.dtype)  # (L, H): phi'(z_t) for every step at once
+    else:
+        dzs = hs[1:] * hs[1:]
+        np.subtract(1.0, dzs, out=dzs)
+    dh = dh_last
+    for t in range(L - 1, 0, -1):
+        dz = dzs[t]
+        dz *= dh
+        dh = dz @ W_hh  # W_hh.T dz_t, the gradient w.r.t. h_{t-1}
+    dzs[0] *= dh
+    return dzs
+
+
+def record_head(h_last: np.ndarray, label: int, p: Params) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """h_last (H,) -> logits (C,), the loss, and exp(logits - max) (C,) with its sum: dlogits is
+    their ratio minus onehot(label)."""
+    logits = p["W_hy"] @ h_last  # (C,)
+    logits += p["b_y"]
+    shifted = logits - logits.max()  # (C,): log-sum-exp without overflow
+    e = np.exp(shifted)
+    total = float(e.sum())
+    return logits, math.log(total) - float(shifted[label]), e, total
+
+
+def _record_arrays(batch: Batch) -> tuple[np.ndarray, int]:
+    """A batch of one -> its record's own tokens (L,) and its label."""
+    return batch.tokens[0, : int(batch.lengths[0])], int(batch.labels[0])
+
+
+def add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """table[ids[i]] += rows[i] for every i, ids repeating or not: table (V, H), ids (L,), rows (L, H)."""
+    id_list = ids.tolist()
+    if len(set(id_list)) == len(id_list):
+        table[ids] += rows  # no id twice: one gather, add and scatter
+    else:
+        np.add.at(table, ids, rows)
 
 
 def head_forward(h_last: np.ndarray, labels: np.ndarray, p: Params):
@@ -173,9 +252,13 @@ class NumpyBPTT(RNNImpl):
     name = "numpy-bptt"
 
     def _setup(self, params: Params) -> None:
-        self.p = params
+        self.W_xh_T = np.ascontiguousarray(params["W_xh"].T)  # (V, H): what the updates write
+        self.p = params | {"W_xh": self.W_xh_T.T}  # canonical names and shapes, W_xh a view
         self.relu = self.config.nonlinearity == "relu"
-        self.opt = NumpyOptimizer(self.optimizer, params)
+        self.opt = NumpyOptimizer(self.optimizer, self.p)
+        spec = self.optimizer
+        # Plain SGD without clipping: the per-record step updates from the stacked gradients directly.
+        self.sparse_sgd_lr = spec.lr if isinstance(spec, SGD) and not spec.momentum and self.clip is None else None
 
     def _set_threads(self, threads: int) -> None:
         try:
@@ -196,22 +279,78 @@ class NumpyBPTT(RNNImpl):
                 break
         return info
 
+    # -- batched path (B > 1) --
+
     def _forward(self, batch: Batch):
         hs, rnn_cache = rnn_forward(batch.tokens, batch.lengths, self.p, self.relu)
         logits, loss, head_cache = head_forward(hs[-1], batch.labels, self.p)
         return logits, loss, (rnn_cache, head_cache)
 
-    def _logits(self, batch: Batch) -> np.ndarray:
-        return self._forward(batch)[0]
-
-    def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+    def _batch_loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
         _, loss, (rnn_cache, head_cache) = self._forward(batch)
         dh_last, head_grads = head_backward(head_cache, self.p)
         grads = rnn_backward(dh_last, rnn_cache, self.p, self.relu) | head_grads
         return loss, {k: grads[k] for k in PARAM_NAMES}
 
+    # -- per-record path (B = 1) --
+
+    def _record_loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        tokens, label = _record_arrays(batch)
+        p = self.p
+        hs = record_forward(tokens, p, self.relu)
+        _, loss, e, total = record_head(hs[-1], label, p)
+        dlogits = e / total  # (C,): softmax - onehot(label)
+        dlogits[label] -= 1.0
+        dzs = record_backward(dlogits @ p["W_hy"], hs, p["W_hh"], self.relu)  # (L, H)
+        dW_xh_T = np.zeros_like(self.W_xh_T)  # (V, H)
+        add_rows(dW_xh_T, tokens, dzs)
+        grads = {
+            "W_xh": dW_xh_T.T,
+            "W_hh": dzs[1:].T @ hs[1:-1],  # step 0 met h_0 = 0
+            "b_h": dzs.sum(axis=0),
+            "W_hy": np.outer(dlogits, hs[-1]),
+            "b_y": dlogits,
+        }
+        return loss, grads
+
+    def _record_sgd_step(self, batch: Batch, lr: float) -> float:
+        """Plain SGD without clipping on one record, the update done from the stacked gradients."""
+        tokens, label = _record_arrays(batch)
+        p = self.p
+        W_hy = p["W_hy"]
+        hs = record_forward(tokens, p, self.relu)
+        h_last = hs[-1]
+        _, loss, e, total = record_head(h_last, label, p)
+        step = e * (-lr / total)  # (C,): -lr dlogits; the backward pass is linear in it
+        step[label] += lr
+        dzs = record_backward(step @ W_hy, hs, p["W_hh"], self.relu)  # (L, H): -lr dL/dz_t
+        W_hy += np.outer(step, h_last)
+        p["b_y"] += step
+        if dzs.shape[0] > 1:
+            p["W_hh"] += dzs[1:].T @ hs[1:-1]
+        p["b_h"] += dzs.sum(axis=0)
+        add_rows(self.W_xh_T, tokens, dzs)
+        return loss
+
+    # -- RNNImpl --
+
+    def _logits(self, batch: Batch) -> np.ndarray:
+        if batch.size == 1:
+            tokens, _ = _record_arrays(batch)
+            return record_head(record_forward(tokens, self.p, self.relu)[-1], 0, self.p)[0][None, :]
+        return self._forward(batch)[0]
+
+    def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        loss, grads = self._grads(batch)
+        return loss, {k: np.ascontiguousarray(g) for k, g in grads.items()}  # canonical C-contiguous copies
+
+    def _grads(self, batch: Batch) -> tuple[float, Params]:
+        return self._record_loss_and_grads(batch) if batch.size == 1 else self._batch_loss_and_grads(batch)
+
     def _train_step(self, batch: Batch) -> float:
-        loss, grads = self._loss_and_grads(batch)
+        if batch.size == 1 and self.sparse_sgd_lr is not None:
+            return self._record_sgd_step(batch, self.sparse_sgd_lr)
+        loss, grads = self._grads(batch)
         self.opt.update(self.p, clip_grads(grads, self.clip))
         return loss
 
