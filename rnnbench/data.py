@@ -425,7 +425,7 @@ def _make_split(
     )
 
 
-def _fractions(
+def split_fractions(
     val_fraction: float | None, test_fraction: float | None, val_spec: str | None, test_spec: str | None
 ) -> tuple[float, float]:
     """The fractions of the spec's records drawn for validation and test: 0 for a split a source replaces."""
@@ -518,7 +518,7 @@ def load_dataset(
         raise InputError(f"max_len must be a positive integer, got {max_len!r}")
     if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
         raise InputError(f"per_class must be None or a positive integer, got {per_class!r}")
-    val_fraction, test_fraction = _fractions(val_fraction, test_fraction, val_spec, test_spec)
+    val_fraction, test_fraction = split_fractions(val_fraction, test_fraction, val_spec, test_spec)
 
     data = _encoded_source(spec, tokens, per_class)
     examples, token_lists = data.examples, data.token_lists

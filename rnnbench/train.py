@@ -24,10 +24,12 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
 from impls.registry import FRAMEWORKS
+from rnnbench import model_files, resources
 from rnnbench.atomic import atomic_write, atomic_write_text
-from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, Dataset, Split, batches, load_dataset
+from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, Dataset, Split, Vocab, batches, load_dataset, split_fractions
 
 EVAL_BATCH_SIZE = 512
+EVAL_BATCH_TOKENS = 65536  # padded tokens per evaluation batch at most (but one record always fits): bounds memory
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
     "numpy-bptt": ("numpy",),
@@ -52,15 +54,21 @@ class TrainConfig:
     batches, counted from each epoch's start) as well as at each epoch's end (0 = at epoch ends only,
     which lets an implementation fuse a whole epoch). Every epoch is cut at the same batch counts, so
     a JIT implementation sees the same chunk shapes every epoch and compiles them once.
+    val_fraction, test_fraction: the share of each class of data drawn for validation and test (None =
+    0.1 each, 0 = none); val_data, test_data: separate data that replaces that split instead.
     clip_value and clip_norm exclude each other; momentum applies to sgd only. threads: 1 by default,
     because this model's matrices are too small to gain from more and a multi-threaded BLAS slows down
     many times over when another process holds a core; None leaves the framework's own setting.
-    out: a directory for metrics.json and params.npz (None = write nothing).
+    out: a folder for the model (model.json, params.npz: what `rnnbench predict` reads) and metrics.json
+    (None = write nothing); force: replace the model files of a non-empty out folder.
     """
 
     impl: str = "numpy-bptt"
     data: str = DEFAULT_DATA
     val_data: str | None = None
+    val_fraction: float | None = None
+    test_fraction: float | None = None
+    test_data: str | None = None
     tokens: str = "char"
     hidden: int = 64
     batch_size: int = 32
@@ -79,6 +87,7 @@ class TrainConfig:
     per_class: int | None = None
     eval_every: int = 0
     out: str | None = None
+    force: bool = False
 
     def optimizer_spec(self) -> impls.Optimizer:
         """impls.SGD or impls.Adam for this run (InputError for a bad name or setting)."""
@@ -121,6 +130,26 @@ class TrainConfig:
             raise InputError(f"dtype must be one of {impls.DTYPES}, got {self.dtype!r}")
         self.optimizer_spec()
         self.clip_spec()
+        split_fractions(self.val_fraction, self.test_fraction, self.val_data, self.test_data)
+
+    def optimizer_state(self) -> str:
+        """What the optimizer keeps per parameter: "adam", "momentum" or "sgd" (nothing)."""
+        return "adam" if self.optimizer == "adam" else ("momentum" if self.momentum else "sgd")
+
+
+def load_data(cfg: TrainConfig) -> Dataset:
+    """The data set cfg names, split as it says."""
+    return load_dataset(
+        cfg.data,
+        tokens=cfg.tokens,
+        val_spec=cfg.val_data,
+        test_spec=cfg.test_data,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        per_class=cfg.per_class,
+        max_len=cfg.max_len,
+    )
 
 
 @dataclass
@@ -147,6 +176,7 @@ class TrainResult:
     eval_seconds: float
     params: impls.Params
     threads: dict[str, Any]
+    vocab: Vocab | None = None  # the data set's: with data["tokens"], max_len and classes, what prediction needs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no parameters; non-finite numbers become None)."""
@@ -169,13 +199,75 @@ class TrainResult:
 # -- evaluation ----------------------------------------------------------------------------------------
 
 
+def eval_groups(
+    lengths: np.ndarray, batch_size: int = EVAL_BATCH_SIZE, max_tokens: int = EVAL_BATCH_TOKENS
+) -> list[np.ndarray]:
+    """Record indices per evaluation batch: sorted by length (less padding), each group at most batch_size
+    records and, unless its one record is longer, at most max_tokens tokens once padded to its longest."""
+    order = np.argsort(lengths, kind="stable")
+    groups, start = [], 0
+    while start < len(order):
+        stop = start + 1
+        while (
+            stop < len(order) and stop - start < batch_size and (stop - start + 1) * lengths[order[stop]] <= max_tokens
+        ):
+            stop += 1
+        groups.append(order[start:stop])
+        start = stop
+    return groups
+
+
 def eval_batches(split: Split, batch_size: int = EVAL_BATCH_SIZE) -> list[Batch]:
-    """Batches of split sorted by length (less padding), each padded to its own longest record."""
-    order = np.argsort(split.lengths, kind="stable")
+    """Batches of split (eval_groups), each padded to its own longest record."""
     return [
         Batch.from_sequences([split.sequences[i] for i in idx], split.labels[idx])
-        for idx in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
+        for idx in eval_groups(split.lengths, batch_size)
     ]
+
+
+def largest_eval_shape(lengths: np.ndarray) -> resources.Shape:
+    """The (records, padded tokens) of the evaluation batch with the most padded tokens."""
+    shapes = [(len(g), int(lengths[g].max())) for g in eval_groups(lengths)] or [(0, 0)]
+    return resources.Shape(*max(shapes, key=lambda shape: shape[0] * shape[1]))
+
+
+def memory_estimate(cfg: TrainConfig, dataset: Dataset) -> resources.MemoryEstimate:
+    """What training cfg on dataset holds at most: the BPTT cache of its longest batch, B x T x H, the
+    largest evaluation batch, and the parameters with their gradients and optimizer state."""
+    train_lengths = dataset.train.lengths  # (N,)
+    all_lengths = np.concatenate([train_lengths, dataset.val.lengths, dataset.test.lengths])
+    train_shape = resources.Shape(min(cfg.batch_size, len(train_lengths)), int(train_lengths.max(initial=0)))
+    eval_shape = max(
+        (largest_eval_shape(s.lengths) for s in (dataset.train, dataset.val, dataset.test) if len(s)),
+        key=lambda shape: shape.records * shape.tokens,
+        default=resources.Shape(0, int(all_lengths.max(initial=0))),
+    )
+    return resources.estimate(
+        cfg.impl,
+        _model_config(cfg, dataset),
+        optimizer=cfg.optimizer_state(),
+        train_shape=train_shape,
+        eval_shape=eval_shape,
+    )
+
+
+def check_memory(cfg: TrainConfig, dataset: Dataset) -> tuple[resources.MemoryEstimate, resources.Available]:
+    """The estimate and the memory available; InputError naming both when the run cannot fit."""
+    need, available = memory_estimate(cfg, dataset), resources.device_memory(cfg.device)
+    resources.check_fits(
+        need, available, "training", "lower --hidden, --batch-size or --max-len (the BPTT cache grows as B x T x H)"
+    )
+    return need, available
+
+
+def _model_config(cfg: TrainConfig, dataset: Dataset) -> impls.ModelConfig:
+    return impls.ModelConfig(
+        vocab_size=dataset.vocab_size,
+        hidden_size=cfg.hidden,
+        num_classes=dataset.num_classes,
+        nonlinearity=cfg.nonlinearity,
+        dtype=cfg.dtype,
+    )
 
 
 def evaluate(model: impls.RNNImpl, batches_: list[Batch]) -> tuple[float | None, float | None]:
@@ -210,9 +302,23 @@ def _non_finite(cfg: TrainConfig, what: str, value: float, epoch: int, step: int
 
 
 def _progress_bar(total: int, enabled: bool):
+    """Records trained, with records per second; silent unless enabled and standard error is a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="rec", disable=not (enabled and sys.stderr.isatty()), leave=False, file=sys.stderr)
+    return tqdm(
+        total=total,
+        unit="rec",
+        unit_scale=True,
+        smoothing=0.1,
+        disable=not (enabled and sys.stderr.isatty()),
+        leave=False,
+        file=sys.stderr,
+    )
+
+
+def _fuses_epochs(model: impls.RNNImpl) -> bool:
+    """Whether model runs train_epoch as one fused call (jax-scan) rather than train_step per batch."""
+    return type(model)._train_epoch is not impls.RNNImpl._train_epoch
 
 
 def train(
@@ -234,23 +340,11 @@ def train(
         framework, extra = FRAMEWORKS[cfg.impl]
         raise FrameworkUnavailableError(f"{cfg.impl} needs {framework}, which is not installed: pip install '{extra}'")
     if dataset is None:
-        dataset = load_dataset(
-            cfg.data,
-            tokens=cfg.tokens,
-            val_spec=cfg.val_data,
-            seed=cfg.seed,
-            per_class=cfg.per_class,
-            max_len=cfg.max_len,
-        )
+        dataset = load_data(cfg)
     if len(dataset.train) == 0:
         raise InputError(f"data {dataset.spec!r} has no training records")
-    model_config = impls.ModelConfig(
-        vocab_size=dataset.vocab_size,
-        hidden_size=cfg.hidden,
-        num_classes=dataset.num_classes,
-        nonlinearity=cfg.nonlinearity,
-        dtype=cfg.dtype,
-    )
+    check_memory(cfg, dataset)  # before the parameters exist: a huge H is refused, not a MemoryError
+    model_config = _model_config(cfg, dataset)
     model = impls.load(
         cfg.impl,
         model_config,
@@ -267,14 +361,29 @@ def train(
     clock = {"train": 0.0, "eval": 0.0, "compile": 0.0}
     state = {"step": 0, "records": 0, "loss_sum": 0.0, "loss_records": 0}
 
+    fused = _fuses_epochs(model)
+
     def run_chunk(chunk: list[Batch], epoch: int) -> float:
-        """Train on chunk; return the record-weighted sum of its losses."""
+        """Train on chunk; return the record-weighted sum of its losses. The progress bar advances per
+        batch, outside the clock; an implementation that fuses an epoch runs the chunk in one call."""
         compiled_before = model.compile_seconds
-        start = time.perf_counter()
         with _quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
-            losses = model.train_epoch(chunk)
-            model.sync()
-        clock["train"] += time.perf_counter() - start
+            if fused:
+                start = time.perf_counter()
+                losses = model.train_epoch(chunk)
+                model.sync()
+                clock["train"] += time.perf_counter() - start
+                bar.update(sum(b.size for b in chunk))
+            else:
+                losses = []
+                for batch in chunk:
+                    start = time.perf_counter()
+                    losses.append(model.train_step(batch))
+                    clock["train"] += time.perf_counter() - start
+                    bar.update(batch.size)
+                start = time.perf_counter()
+                model.sync()
+                clock["train"] += time.perf_counter() - start
         clock["compile"] += model.compile_seconds - compiled_before  # part of train, reported apart
         for k, loss in enumerate(losses):
             if not math.isfinite(loss):
@@ -326,7 +435,6 @@ def train(
                 epoch_loss, epoch_records = epoch_loss + loss_sum, epoch_records + records
                 state["loss_sum"] += loss_sum
                 state["loss_records"] += records
-                bar.update(records)
                 if k < len(chunks) - 1:
                     record = run_eval(epoch, epoch_end=False)
                     bar.set_postfix(val_acc=format_optional(record["val_accuracy"], ".3f"), refresh=False)
@@ -362,6 +470,7 @@ def train(
         eval_seconds=clock["eval"],
         params=model.get_params(),
         threads=model.thread_info(),
+        vocab=dataset.vocab,
     )
 
 
@@ -369,6 +478,10 @@ def _describe_data(dataset: Dataset) -> dict[str, Any]:
     return {
         "spec": dataset.spec,
         "val_spec": dataset.val_spec,
+        "test_spec": dataset.test_spec,
+        "splits": dataset.origins,
+        "read": list(dataset.notes),
+        "warnings": list(dataset.warnings),
         "tokens": dataset.tokens,
         "max_len": dataset.max_len,
         "classes": dataset.classes,
@@ -411,15 +524,30 @@ def versions(impl: str) -> dict[str, str]:
     return out
 
 
-def save(result: TrainResult, out: str) -> tuple[str, str]:
-    """Write out/metrics.json and out/params.npz (each atomically); return their paths."""
+def save(result: TrainResult, out: str) -> list[str]:
+    """Write out/metrics.json, then the model (out/params.npz, out/model.json; see rnnbench.model_files),
+    each file atomically; return their paths. Without result.vocab only metrics.json and params.npz."""
     os.makedirs(out, exist_ok=True)
     metrics = result.to_dict() | {
         "versions": versions(result.config.impl),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
-    metrics_path, params_path = os.path.join(out, "metrics.json"), os.path.join(out, "params.npz")
+    metrics_path = os.path.join(out, "metrics.json")
     atomic_write_text(metrics_path, text)
-    atomic_write(params_path, lambda f: np.savez(f, **result.params))
-    return metrics_path, params_path
+    if result.vocab is None:  # a result built by hand, without its data set: parameters only
+        params_path = os.path.join(out, model_files.PARAMS_FILE)
+        atomic_write(params_path, lambda f: np.savez(f, **result.params))
+        return [metrics_path, params_path]
+    data = result.data
+    written = model_files.save_model(
+        out,
+        config=result.model_config,
+        params=result.params,
+        vocab=result.vocab,
+        tokens=data["tokens"],
+        max_len=data["max_len"],
+        classes=data["classes"],
+        trained={"impl": result.config.impl, "data": data["spec"], "val_data": data["val_spec"]},
+    )
+    return [metrics_path, *map(str, written)]

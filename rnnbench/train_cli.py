@@ -7,20 +7,26 @@ the implementation's sync), never in evaluation, so accuracy against time is hon
 examples:
   rnnbench train --impl numpy-bptt
   rnnbench train --impl jax-scan --batch-size 1 --optimizer sgd --lr 0.05 --clip-value 1 --epochs 2
-  rnnbench train --impl torch-nnrnn --data folder:data/names --eval-every 2000 --out runs/names
+  rnnbench train --data folder:examples/names --epochs 20 --out runs/names
+  rnnbench predict runs/names Kowalski Nakamura
+  rnnbench train --data csv:train.csv,text=sentence,label=sentiment --val-data csv:test.csv --test-fraction 0
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Callable
 
 import impls
 from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
-from rnnbench.data import TOKENIZATIONS, WORDFREQ_DEFAULT_N, load_dataset
-from rnnbench.train import OPTIMIZERS, Record, TrainConfig, format_optional, save, train
+from rnnbench.data import TOKENIZATIONS, WORDFREQ_DEFAULT_N
+from rnnbench.model_files import prepare_out_dir
+from rnnbench.resources import Available, MemoryEstimate, format_bytes
+from rnnbench.train import OPTIMIZERS, Record, TrainConfig, check_memory, format_optional, load_data, save, train
 
 # -- command line --------------------------------------------------------------------------------------
 
@@ -45,6 +51,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `rnnbench train`, one per TrainConfig field."""
     d = TrainConfig()
@@ -55,14 +71,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.data,
         metavar="SPEC",
         help="data set: wordfreq:LANG,LANG[,n=N,alpha=0|1] (word lists of the wordfreq package, label = "
-        "language), folder:PATH (one <label>.txt per class, one example a line), csv:PATH (columns "
-        "text,label), synthetic[:n=,length=,vocab=,classes=] (default: %(default)s)",
+        "language), folder:PATH (one <label>.txt per class, one example a line), "
+        "csv:PATH[,text=COL,label=COL,header=1|0] (COL: a column name from the header row or an index from 0; "
+        "without them the columns text,label or those a header names, or the two columns of a 2-column file; "
+        "the header row is told apart from records), synthetic[:n=,length=,vocab=,classes=] (default: %(default)s)",
     )
     add(
         "--val-data",
         default=d.val_data,
         metavar="SPEC",
-        help="separate validation data (same forms as --data) instead of splitting 10%% off --data (default: split)",
+        help="separate validation data (same forms as --data); it replaces the validation split of --data",
+    )
+    add(
+        "--test-data",
+        default=d.test_data,
+        metavar="SPEC",
+        help="separate test data (same forms as --data); it replaces the test split of --data",
+    )
+    add(
+        "--val-fraction",
+        type=_fraction,
+        default=d.val_fraction,
+        metavar="F",
+        help="share of each class of --data drawn for validation; 0 = none (default: 0.1, or 0 with --val-data)",
+    )
+    add(
+        "--test-fraction",
+        type=_fraction,
+        default=d.test_fraction,
+        metavar="F",
+        help="share of each class of --data drawn for test; 0 = none, every other record trains "
+        "(default: 0.1, or 0 with --test-data)",
     )
     add(
         "--tokens",
@@ -146,7 +185,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default=d.out,
         metavar="DIR",
-        help="write DIR/metrics.json (config, records, versions) and DIR/params.npz (default: write nothing)",
+        help="write the trained model to DIR (model.json: vocabulary, tokenization, classes, config; params.npz) "
+        "for `rnnbench predict DIR`, and DIR/metrics.json (config, records, versions). DIR must be new or empty; "
+        "it is checked before the data is loaded (default: write nothing)",
+    )
+    add(
+        "--force",
+        action="store_true",
+        default=d.force,
+        help="let --out DIR be a folder that is not empty, replacing the model files in it",
     )
 
 
@@ -180,27 +227,30 @@ def _print_eval(r: Record) -> None:
         )
 
 
+def _print_model(cfg: TrainConfig, need: MemoryEstimate, available: Available) -> None:
+    clip = cfg.clip_spec()
+    room = format_bytes(available.bytes) if available.bytes is not None else "unknown"
+    print(
+        f"model: {cfg.impl} on {cfg.device}, H={cfg.hidden} {cfg.nonlinearity} {cfg.dtype}; {cfg.optimizer} "
+        f"lr={cfg.lr}{f' momentum={cfg.momentum}' if cfg.momentum else ''}, clip {clip or 'none'}; "
+        f"batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}; threads {cfg.threads or 'framework default'}"
+        f"\nmemory: {need.describe()}; available {room} ({available.source})",
+        flush=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """`rnnbench train`: 0 on success, 1 when training diverged, 2 for bad input or a missing framework."""
+    created = False
     try:
         cfg = config_from_args(args)
         cfg.check()
-        dataset = load_dataset(
-            cfg.data,
-            tokens=cfg.tokens,
-            val_spec=cfg.val_data,
-            seed=cfg.seed,
-            per_class=cfg.per_class,
-            max_len=cfg.max_len,
-        )
+        if cfg.out is not None:  # before any data is loaded: a folder we cannot use costs no training
+            created = prepare_out_dir(cfg.out, cfg.force)
+        dataset = load_data(cfg)
         print(dataset.describe())
-        clip = cfg.clip_spec()
-        print(
-            f"model: {cfg.impl} on {cfg.device}, H={cfg.hidden} {cfg.nonlinearity} {cfg.dtype}; {cfg.optimizer} "
-            f"lr={cfg.lr}{f' momentum={cfg.momentum}' if cfg.momentum else ''}, clip {clip or 'none'}; "
-            f"batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}; threads {cfg.threads or 'framework default'}",
-            flush=True,
-        )
+        need, available = check_memory(cfg, dataset)
+        _print_model(cfg, need, available)
         result = train(
             cfg,
             dataset,
@@ -209,14 +259,14 @@ def run(args: argparse.Namespace) -> int:
             on_eval=_print_eval if cfg.eval_every else None,
         )
     except (InputError, FrameworkUnavailableError) as e:
-        print(f"rnnbench: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(f"rnnbench: error: {e}", 2, cfg_out(args), created)
     except NonFiniteLossError as e:
-        print(f"rnnbench: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(f"rnnbench: error: {e}", 1, cfg_out(args), created)
+    except MemoryError:
+        message = "rnnbench: error: out of memory while training; lower --hidden, --batch-size or --max-len"
+        return _fail(message, 2, cfg_out(args), created)
     except KeyboardInterrupt:
-        print("rnnbench: interrupted", file=sys.stderr)
-        return 130
+        return _fail("rnnbench: interrupted", 130, cfg_out(args), created)
     print(
         f"test: loss {format_optional(result.test_loss)} accuracy {format_optional(result.test_accuracy, '.3f')} after {cfg.epochs} "
         f"epochs, {result.train_seconds:.2f} s of training ({result.eval_seconds:.2f} s evaluating)"
@@ -227,5 +277,18 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"rnnbench: error: cannot write results to {cfg.out!r}: {e}", file=sys.stderr)
             return 2
-        print(f"wrote {paths[0]} and {paths[1]}")
+        print(f"wrote {', '.join(paths)}; label new text with: rnnbench predict {cfg.out} TEXT...")
     return 0
+
+
+def cfg_out(args: argparse.Namespace) -> str | None:
+    return getattr(args, "out", None)
+
+
+def _fail(message: str, code: int, out: str | None, created: bool) -> int:
+    """Print message; remove the --out folder again when this run created it and wrote nothing in it."""
+    print(message, file=sys.stderr)
+    if created and out is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(out)  # only an empty folder goes
+    return code

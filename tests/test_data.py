@@ -347,3 +347,165 @@ def test_importing_the_cli_modules_stays_cheap() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- CSV columns and header rows -----------------------------------------------------------------------
+
+SENTIMENT_ROWS = "great film,pos\nawful,neg\nloved it,pos\nboring,neg\nsuperb,pos\ndull,neg\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "header"),
+    [
+        pytest.param(b"sentence,sentiment\n", "sentence", id="named-header"),
+        pytest.param("\ufefftext,label\n".encode(), "text", id="bom-then-text-label"),
+        pytest.param(b"foo,bar\n", "foo", id="unknown-names"),
+        pytest.param(b"review,stars\n", "review", id="one-known-name"),
+    ],
+)
+def test_csv_header_row_is_never_a_record(tmp_path: Path, raw: bytes, header: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(raw + SENTIMENT_ROWS.encode())
+    ds = load_dataset(f"csv:{path}", val_fraction=0.0, test_fraction=0.0)
+    assert ds.classes == ["neg", "pos"]
+    assert len(ds.train) == 6
+    assert header not in ds.train.texts
+    assert any("row 1 is a header" in note for note in ds.notes)
+
+
+def test_bom_is_stripped_from_a_headerless_csv_and_folder_files(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + SENTIMENT_ROWS.encode())
+    ds = load_dataset(f"csv:{path}", val_fraction=0.0, test_fraction=0.0)
+    assert "great film" in ds.train.texts
+    root = tmp_path / "folder"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"\xef\xbb\xbfSmith\nJones\n")
+    (root / "b.txt").write_bytes(b"Dubois\nMoreau\n")
+    assert "Smith" in load_dataset(f"folder:{root}", val_fraction=0.0, test_fraction=0.0).train.texts
+
+
+@pytest.mark.parametrize(
+    ("content", "options"),
+    [
+        pytest.param(
+            "id,body,mood\n1,great film,pos\n2,awful,neg\n3,superb,pos\n", ",text=body,label=mood", id="by-name"
+        ),
+        pytest.param(
+            "id,body,mood\n1,great film,pos\n2,awful,neg\n3,superb,pos\n", ",text=BODY,label=Mood", id="name-any-case"
+        ),
+        pytest.param("1,great film,pos\n2,awful,neg\n3,superb,pos\n", ",text=1,label=2", id="by-index-headerless"),
+        pytest.param(
+            "mood,body\npos,great film\nneg,awful\npos,superb\n", ",text=1,label=0,header=1", id="index-and-header"
+        ),
+        pytest.param("id,sentence,sentiment\n1,great film,pos\n2,awful,neg\n3,superb,pos\n", "", id="3-columns-named"),
+    ],
+)
+def test_csv_columns_by_name_or_index(tmp_path: Path, content: str, options: str) -> None:
+    path = _csv(tmp_path, content, "d.csv")
+    ds = load_dataset(f"csv:{path}{options}", val_fraction=0.0, test_fraction=0.0)
+    assert all_examples(ds) == Counter([("great film", "pos"), ("awful", "neg"), ("superb", "pos")])
+
+
+def test_csv_header_option_overrides_the_rule(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "a,x\nb,y\nc,z\nd,z\n", "d.csv")
+    assert load_dataset(f"csv:{path},header=0", val_fraction=0.0, test_fraction=0.0).classes == ["x", "y", "z"]
+    assert load_dataset(f"csv:{path},header=1", val_fraction=0.0, test_fraction=0.0).classes == ["y", "z"]
+
+
+def test_bare_csv_path_takes_options(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "1,great film,pos\n2,awful,neg\n3,superb,pos\n", "d.csv")
+    assert load_dataset(f"{path},text=1,label=2", val_fraction=0.0, test_fraction=0.0).classes == ["neg", "pos"]
+
+
+def test_separate_validation_csv_header_is_told_by_the_training_classes(names_dir: Path, tmp_path: Path) -> None:
+    headerless = _csv(tmp_path, "Jackson,English\nRousseau,French\n", "a.csv")  # every label once: ambiguous alone
+    with_header = _csv(tmp_path, "surname,origin\nJackson,English\nRousseau,French\n", "b.csv")
+    for path in (headerless, with_header):
+        ds = load_dataset(f"folder:{names_dir}", val_spec=f"csv:{path}")
+        assert ds.val.texts == ["Jackson", "Rousseau"]
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "match"),
+    [
+        pytest.param(
+            "a,x\nb,y\nc,z\nd,z\n", "", r"row 1 \['a', 'x'\] is a header or a record.*header=1", id="ambiguous"
+        ),
+        pytest.param("id,body,mood\n1,a,x\n", "", r"which columns hold.*text=COL,label=COL", id="3-unknown-columns"),
+        pytest.param("id,body\n1,a\n", ",text=body,label=mood", "no column named 'mood'", id="missing-name"),
+        pytest.param("a,x\nb,y\n", ",text=0,label=5", "label=5 but row 1 has 2 columns", id="index-out-of-range"),
+        pytest.param("a,x\nb,y\n", ",text=0", "give the label column too", id="one-index"),
+        pytest.param("a,x\nb,y\n", ",text=a", "name the label column too", id="one-name"),
+        pytest.param("a,x\nb,y\n", ",text=1,label=1", "same column", id="same-column"),
+        pytest.param("a,x\nb,y\n", ",header=maybe", "header .* must be 1 or 0", id="bad-header-option"),
+        pytest.param("a,x\nb,y\n", ",text=a,label=x,header=0", "says header=0", id="names-without-header"),
+        pytest.param("a,x\nb,y\n", ",text=-1,label=0", "counts from 0", id="negative-index"),
+        pytest.param("a,x\nb,y\n", ",header=1,header=0", "header= twice", id="option-twice"),
+    ],
+)
+def test_csv_that_cannot_be_read_as_meant_names_the_fix(tmp_path: Path, content: str, options: str, match: str) -> None:
+    path = _csv(tmp_path, content, "d.csv")
+    with pytest.raises(InputError, match=match):
+        load_dataset(f"csv:{path}{options}", val_fraction=0.0, test_fraction=0.0)
+
+
+# -- where the splits come from ------------------------------------------------------------------------
+
+
+def test_fractions_of_zero_train_on_every_record(names_dir: Path) -> None:
+    ds = load_dataset(f"folder:{names_dir}", val_fraction=0.0, test_fraction=0.0)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 0, 0)
+    assert ds.origins["train"] == f"all 30 records of folder:{names_dir}"
+    assert ds.origins["validation"] == "none (validation fraction 0)"
+    assert not ds.warnings, "a split asked to be empty is no surprise"
+
+
+def test_separate_sources_replace_their_splits(names_dir: Path, tmp_path: Path) -> None:
+    val = _csv(tmp_path, "Jackson,English\nRousseau,French\n", "val.csv")
+    test = _csv(tmp_path, "Hall,English\nBecker,German\nRoux,French\n", "test.csv")
+    ds = load_dataset(f"folder:{names_dir}", val_spec=f"csv:{val}", test_spec=f"csv:{test}")
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 2, 3)
+    assert ds.test.texts == ["Hall", "Becker", "Roux"]
+    assert ds.origins["validation"] == f"all 2 records of csv:{val} (separate validation data)"
+    assert ds.origins["test"] == f"all 3 records of csv:{test} (separate test data)"
+    text = ds.describe()
+    assert f"train: all 30 records of folder:{names_dir}" in text
+    assert f"test: all 3 records of csv:{test}" in text
+
+
+def test_drawn_splits_say_so(names_dir: Path) -> None:
+    ds = load_dataset(f"folder:{names_dir}", val_fraction=0.2, test_fraction=0.1, seed=3)
+    assert ds.origins["validation"] == f"6 records: 0.2 of each class of folder:{names_dir}, drawn with seed 3"
+    assert ds.origins["train"].startswith(f"{len(ds.train)} of the 30 records")
+
+
+def test_small_data_warns_of_an_empty_split(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "a,x\nb,y\nc,x\nd,y\ne,x\n", "five.csv")
+    ds = load_dataset(f"csv:{path}")
+    assert len(ds.val) == len(ds.test) == 0
+    assert len(ds.warnings) == 2
+    assert ds.warnings[0].startswith("the validation split is empty: 0.1 of the records of each class")
+    assert "warning: the test split is empty" in ds.describe()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"val_fraction": 0.2, "val_spec": "synthetic:classes=3"}, "exclude each other", id="val"),
+        pytest.param({"test_fraction": 0.2, "test_spec": "synthetic:classes=3"}, "exclude each other", id="test"),
+        pytest.param({"test_spec": "synthetic:classes=5"}, r"test data .* labels \['c3', 'c4'\]", id="test-labels"),
+        pytest.param({"test_fraction": -0.1}, r"test_fraction must be in \[0, 1\)", id="negative"),
+    ],
+)
+def test_bad_split_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        load_dataset("synthetic:n=100,classes=3", **kwargs)
+
+
+def test_the_harness_call_still_loads() -> None:
+    """rnnbench.harness calls load_dataset(spec, per_class=, max_len=, seed=) and reads these attributes."""
+    ds = load_dataset("synthetic:n=200,classes=3", per_class=50, max_len=6, seed=0)
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 150
+    assert ds.num_classes == 3
+    assert len(ds.val) > 0

@@ -157,7 +157,7 @@ def test_cli_trains_and_writes_metrics_and_params(run_cli, tmp_path: Path, capsy
         assert sorted(params.files) == sorted(impls.PARAM_NAMES)
         assert params["W_hh"].shape == (16, 16)
         assert params["W_hy"].shape == (3, 16)
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "params.npz"], "no temporary files left"
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.json", "params.npz"], "no temporary files"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,171 @@
+"""Label new text with a model that `rnnbench train --out DIR` wrote.
+
+Each record is tokenized as in training, cut to the model's max_len, and encoded with the training
+vocabulary (a token never seen in training counts as <unk>). One line is printed per record:
+
+    LABEL<TAB>PROBABILITY[<TAB>LABEL<TAB>PROBABILITY ...]<TAB>TEXT
+
+the --top K most probable classes, most probable first. The model folder is read without running any
+of its contents (plain JSON and arrays, checked against their checksums).
+
+examples:
+  rnnbench predict runs/names Kowalski Nakamura O'Brien
+  rnnbench predict runs/names --input new_names.txt --top 3
+  cut -d, -f1 test.csv | rnnbench predict runs/sentiment --input - --impl torch-autograd
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import impls
+from impls import Batch, FrameworkUnavailableError, InputError
+from impls.registry import FRAMEWORKS
+from rnnbench import resources
+from rnnbench.data import BOM, tokenize
+from rnnbench.model_files import SavedModel, load_model
+from rnnbench.train import eval_groups, largest_eval_shape
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("model", metavar="DIR", help="a model folder written by `rnnbench train --out DIR`")
+    add("texts", nargs="*", metavar="TEXT", help="records to label (or use --input)")
+    add(
+        "--input",
+        metavar="FILE",
+        help="read the records from FILE, one a line (UTF-8; blank lines skipped); - = standard input",
+    )
+    add("--top", type=_positive_int, default=1, metavar="K", help="print the K most probable classes (default: 1)")
+    add(
+        "--impl",
+        default="numpy-bptt",
+        help=f"implementation to run the model with: {', '.join(impls.IMPLS)} (default: %(default)s)",
+    )
+    add("--device", default="cpu", help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
+    add("--threads", type=_positive_int, default=1, metavar="N", help="threads the framework may use (default: 1)")
+
+
+def read_records(texts: list[str], input_path: str | None) -> list[str]:
+    """The records to label: texts, or the lines of input_path ("-" = standard input), each stripped."""
+    if texts and input_path is not None:
+        raise InputError("give the records as TEXT arguments or with --input, not both")
+    if input_path is None:
+        if not texts:
+            raise InputError("no records to label: give TEXT arguments, or --input FILE (- for standard input)")
+        records = [t.strip() for t in texts]
+        empty = [i + 1 for i, t in enumerate(records) if not t]
+        if empty:
+            raise InputError(f"record {empty[0]} is empty: there is nothing to label")
+        return records
+    if input_path == "-":
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"standard input is not valid UTF-8: {e}") from None
+    else:
+        try:
+            with open(input_path, encoding="utf-8", newline="") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise InputError(f"input file {input_path!r} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"input file {input_path!r} is a folder") from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"input file {input_path!r} is not valid UTF-8: {e}") from None
+        except OSError as e:
+            raise InputError(f"cannot read input file {input_path!r}: {e.strerror}") from None
+    records = [line.strip() for line in text.removeprefix(BOM).splitlines()]
+    records = [r for r in records if r]
+    if not records:
+        raise InputError(f"{'standard input' if input_path == '-' else repr(input_path)} holds no records")
+    return records
+
+
+def encode(saved: SavedModel, records: list[str]) -> tuple[list[np.ndarray], int, int]:
+    """Token ids per record, (L,) int64 cut to max_len; and the counts of unknown and all tokens."""
+    sequences, unknown, total = [], 0, 0
+    for i, record in enumerate(records, start=1):
+        ids = saved.vocab.encode(tokenize(record, saved.tokens)[: saved.max_len])  # (L,)
+        if len(ids) == 0:
+            raise InputError(f"record {i} {record!r} has no {saved.tokens} tokens")
+        sequences.append(ids)
+        unknown += int((ids == saved.vocab.UNK_ID).sum())
+        total += len(ids)
+    return sequences, unknown, total
+
+
+def probabilities(model: impls.RNNImpl, sequences: list[np.ndarray]) -> np.ndarray:
+    """Class probabilities (N, C) float64 of each sequence, in the order given."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)  # (N,)
+    out = np.empty((len(sequences), model.config.num_classes), dtype=np.float64)  # (N, C)
+    for group in eval_groups(lengths):
+        batch = Batch.from_sequences([sequences[i] for i in group], np.zeros(len(group), dtype=np.int64))
+        logits = np.asarray(model.logits(batch), dtype=np.float64)  # (B, C)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))  # (B, C)
+        out[group] = shifted / shifted.sum(axis=1, keepdims=True)
+    return out
+
+
+def format_line(classes: list[str], probs: np.ndarray, top: int, text: str) -> str:
+    """LABEL<TAB>P[<TAB>LABEL<TAB>P ...]<TAB>TEXT for one record's probabilities (C,)."""
+    best = np.argsort(-probs, kind="stable")[:top]
+    return "\t".join([*(f"{classes[c]}\t{probs[c]:.4f}" for c in best), text])
+
+
+def predict(saved: SavedModel, records: list[str], impl: str = "numpy-bptt", device: str = "cpu", threads: int = 1):
+    """(probabilities (N, C), unknown tokens, all tokens) of records under saved, run by impl."""
+    if impl not in impls.IMPLS:
+        raise InputError(f"unknown implementation {impl!r}; known: {', '.join(impls.IMPLS)}")
+    if not impls.framework_installed(impl):
+        framework, extra = FRAMEWORKS[impl]
+        raise FrameworkUnavailableError(f"{impl} needs {framework}, which is not installed: pip install '{extra}'")
+    sequences, unknown, total = encode(saved, records)
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    need = resources.estimate(
+        impl, saved.config, optimizer="sgd", train_shape=None, eval_shape=largest_eval_shape(lengths)
+    )
+    resources.check_fits(need, resources.device_memory(device), "prediction", "label fewer or shorter records")
+    model = impls.load(impl, saved.config, saved.params, device=device, threads=threads)
+    return probabilities(model, sequences), unknown, total
+
+
+def run(args: argparse.Namespace) -> int:
+    """`rnnbench predict`: 0 on success, 2 for bad input, a missing or damaged model, or a missing framework."""
+    try:
+        records = read_records(args.texts, args.input)
+        saved = load_model(args.model)
+        probs, unknown, total = predict(saved, records, args.impl, args.device, args.threads)
+    except (InputError, FrameworkUnavailableError) as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted", file=sys.stderr)
+        return 130
+    top = min(args.top, saved.config.num_classes)
+    try:
+        for text, row in zip(records, probs, strict=True):
+            print(format_line(saved.classes, row, top, text))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; no error at exit's flush either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if unknown:
+        print(
+            f"note: {unknown} of {total} tokens are not in the model's vocabulary and count as <unk>", file=sys.stderr
+        )
+    return 0
