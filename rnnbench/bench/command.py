@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from rnnbench import machine, results
 from rnnbench.bench import plan
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.worker import WorkerSpec
+from rnnbench.jsonio import read_json
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -118,18 +121,80 @@ def run_worker_here(spec: WorkerSpec, spec_dir: Path) -> int:
     proc = subprocess.Popen(spec.command(path), cwd=machine.REPO_ROOT, env=env)
     try:
         return proc.wait()
-    except KeyboardInterrupt:  # the child got the same SIGINT: let it save what it has and stop
-        try:
-            proc.wait(timeout=60)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.kill()
+    except KeyboardInterrupt:
+        _stop(proc)
         raise
 
 
-def _count(run_dir: Path, machine_label: str, point_ids: set[str], tally: Tally) -> None:
-    for r in results.load_points(run_dir):
-        if r["machine"] == machine_label and r["point_id"] in point_ids:
-            tally.measured[r["status"]] = tally.measured.get(r["status"], 0) + 1
+INTERRUPT_GRACE_S = 2.0  # a worker that got the terminal's SIGINT itself stops well within this
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """After Ctrl-C: let the worker save what it has and stop. From a terminal it got the same SIGINT;
+    from `kill -INT` on this process alone it did not, so it is passed on; a second Ctrl-C kills it."""
+    try:
+        proc.wait(timeout=INTERRUPT_GRACE_S)
+        return
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+            return
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass
+    except KeyboardInterrupt:
+        pass
+    proc.kill()
+    proc.wait()
+
+
+def _stamps(run_dir: Path, machine_label: str, point_ids: set[str]) -> dict[str, tuple[int, int] | None]:
+    """Each point file's (inode, mtime) now, None where there is none: a point was measured by this
+    invocation when its file changed since (an earlier failed record left in place does not count)."""
+    out: dict[str, tuple[int, int] | None] = {}
+    for point_id in point_ids:
+        try:
+            st = results.point_path(run_dir, machine_label, point_id).stat()
+            out[point_id] = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            out[point_id] = None
+    return out
+
+
+def _count(run_dir: Path, machine_label: str, before: dict[str, tuple[int, int] | None], tally: Tally) -> None:
+    now = _stamps(run_dir, machine_label, set(before))
+    for point_id, stamp in now.items():
+        if stamp is None or stamp == before[point_id]:
+            continue
+        try:
+            status = str(read_json(results.point_path(run_dir, machine_label, point_id)).get("status"))
+        except (OSError, ValueError, AttributeError):
+            status = "failed"  # written but unreadable: it measured nothing usable
+        tally.measured[status] = tally.measured.get(status, 0) + 1
+
+
+def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
+    """The command that continues this run: its sweep (as run.json records it), shard, machine and folder."""
+    sweep, profile = p.sweep, p.sweep.profile
+    default = PROFILES[profile.name]
+    words = ["rnnbench", "bench", "--profile", profile.name, "--impl", ",".join(sweep.impls)]
+    for flag, name in (("--hidden", "hidden"), ("--seq-len", "seq_len"), ("--batch-sizes", "batch_sizes")):
+        if getattr(profile, name) != getattr(default, name):
+            words += [flag, ",".join(map(str, getattr(profile, name)))]
+    if profile.data != default.data:
+        words += ["--data", profile.data]
+    if sweep.threads != (1,):
+        words += ["--threads", ",".join(map(str, sweep.threads))]
+    if sweep.device != "cpu":
+        words += ["--device", sweep.device]
+    words += ["--skip-sweep"] * (not sweep.sweep) + ["--skip-accuracy"] * (not sweep.accuracy)
+    if args.machine:
+        words += ["--machine", p.machine]
+    if p.shard:
+        words += ["--shard", args.shard]
+    if Path(args.results_dir) != results.DEFAULT_RESULTS_DIR:
+        words += ["--results-dir", str(args.results_dir)]
+    return shlex.join([*words, "--run-id", p.run_dir.name, "--resume"])
 
 
 def finish(run_dir: Path, report: bool) -> None:
@@ -155,10 +220,13 @@ def run(args: argparse.Namespace) -> int:
         p = plan.make_plan(args)
     except plan.PlanError as e:
         return _error(str(e))
+    except KeyboardInterrupt:
+        print("\ninterrupted before anything was measured", file=sys.stderr)
+        return 130
     run_dir, specs = p.run_dir, p.specs
     tally = Tally(already_done=p.already_done, set_aside=p.set_aside)
-    for path in p.set_aside:
-        print(f"unreadable point file set aside and measured again: {path}")
+    for what in p.set_aside:
+        print(f"unreadable point file {what}")
     todo = sum(len(s.point_ids) for s in specs)
     print(
         f"rnnbench bench: profile {p.sweep.profile.name}, {', '.join(p.sweep.impls)}, threads "
@@ -167,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
+    before = _stamps(run_dir, p.machine, {i for s in specs for i in s.point_ids})
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="rnnbench-specs-") as tmp:
         for k, spec in enumerate(specs, start=1):
@@ -181,8 +250,9 @@ def run(args: argparse.Namespace) -> int:
                 break
             if code not in (0, 1):
                 tally.workers_failed.append(f"{plan.group_of(spec).label} (exit {code})")
-    _count(run_dir, p.machine, {i for s in specs for i in s.point_ids}, tally)
+    _count(run_dir, p.machine, before, tally)
     minutes, seconds = divmod(int(time.perf_counter() - started), 60)
+    resume = resume_command(p, args)
     m = tally.measured
     print(
         f"\nrnnbench bench: measured {sum(m.values())} of {todo} points ({m['ok']} ok, {m['flagged']} flagged, "
@@ -192,11 +262,15 @@ def run(args: argparse.Namespace) -> int:
     for what in tally.workers_failed:
         print(f"worker failed: {what}")
     if interrupted:
-        print(f"interrupted: finished points are kept; continue with: rnnbench bench --run-id {run_dir.name} --resume")
+        print(f"interrupted: finished points are kept; continue with: {resume}")
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: the point files are what counts
             results.combine(run_dir)
         return 130
     if results.load_points(run_dir):
-        finish(run_dir, args.report)
+        try:
+            finish(run_dir, args.report)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: every point is measured; write the tables with: {resume}")
+            return 130
     complete = sum(m.values()) == todo
     return 0 if complete and not m["failed"] and not tally.workers_failed else 1

@@ -6,6 +6,7 @@ line, before anything is measured or written."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ class Plan:
     run_dir: Path
     specs: list[WorkerSpec]
     already_done: int = 0
-    set_aside: list[str] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)  # per unreadable point file: what it was and what became of it
 
 
 def group_of(spec: WorkerSpec) -> pts.WorkerGroup:
@@ -86,12 +87,23 @@ def code_changes(old: dict, new: dict) -> list[str]:
     if a.get("commit") != b.get("commit"):
         changes.append(f"git commit {a.get('short')} -> {b.get('short')}")
     elif a.get("diff_sha256") != b.get("diff_sha256"):
-        changes.append("the uncommitted changes differ from those the run began with")
+        changes.append("other uncommitted changes")
     va, vb = old.get("versions") or {}, new.get("versions") or {}
     changes += [
         f"{lib} {va.get(lib)} -> {vb.get(lib)}" for lib in sorted(va.keys() | vb.keys()) if va.get(lib) != vb.get(lib)
     ]
     return changes
+
+
+def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
+    """What differs between the sweep a run.json records and this one (field: old -> new)."""
+    if "sweep" not in old:
+        return []
+    now = json.loads(json.dumps(asdict(sweep)))  # tuples as lists, as run.json holds them
+    was = old["sweep"] or {}
+    out = [f"{k} {was.get(k)} -> {now[k]}" for k in now if k != "profile" and was.get(k) != now[k]]
+    wp, np_ = was.get("profile") or {}, now["profile"]
+    return out + [f"{k} {wp.get(k)} -> {np_[k]}" for k in np_ if wp.get(k) != np_[k]]
 
 
 def _writable(root: Path) -> None:
@@ -123,16 +135,21 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
     now = manifest(sweep, run_dir.name)
     old = results.read_manifest(run_dir)
     if args.resume:
-        if not results.is_run(run_dir):
+        if not (results.is_run(run_dir) or old):  # run.json alone: interrupted before its first point
             raise PlanError(f"nothing to resume: {run_dir} holds no run")
+        other = sweep_changes(old, sweep)
+        if other:
+            raise PlanError(
+                f"run {run_dir.name} measures another sweep ({'; '.join(other)}): resume it with the options it began with"
+            )
         changes = code_changes(old, now) if old else ["the run has no run.json to check against"]
         if changes and not args.force:
             raise PlanError(
-                f"refusing to resume {run_dir.name}: {'; '.join(changes)} since it began (--force to resume anyway)"
+                f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
             )
     elif results.point_files(run_dir):
         raise PlanError(f"run {run_dir} already has results; add --resume to continue it, or choose another --run-id")
-    if not old:
+    if not old or not args.resume:  # a fresh start in a folder left by an interrupted one records this code
         run_dir.mkdir(parents=True, exist_ok=True)
         results.write_manifest(run_dir, now)
     return run_dir
@@ -151,9 +168,15 @@ def make_plan(args: argparse.Namespace) -> Plan:
     chosen = shard_points(everything, shard, sweep.profile) if shard else everything
     run_dir = run_folder(args, sweep)
     found = results.read_points(run_dir)
-    set_aside = [str(results.set_aside(path)) for path, _ in found.unreadable]
+    unreadable = [(path, reason, results.set_aside(path)) for path, reason in found.unreadable]
     done = results.done_point_ids(run_dir, label) if args.resume else set()
     todo = [p for p in chosen if p.point_id not in done]
+    todo_ids = {(label, p.point_id) for p in todo}
+    set_aside = [
+        f"{path} ({reason}): set aside as {target.name}"
+        + ("; measured again" if (path.parent.name, path.stem) in todo_ids else "; not in this sweep")
+        for path, reason, target in unreadable
+    ]
     groups: dict[pts.WorkerGroup, list[str]] = {}
     for p in todo:
         groups.setdefault(p.group, []).append(p.point_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -105,6 +106,19 @@ def describe(record) -> str:
     return text
 
 
+def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
+    """The suffix of this worker's noise record: the shard's, plus -resumedK when an earlier session of
+    the same group (an interrupted run) already left one, so that a resumed run keeps every session's noise."""
+    from rnnbench import results
+    from rnnbench.bench import noise
+
+    tag, k = spec.shard, 0
+    while results.point_path(run_dir, spec.machine, noise.noise_point_id(group, tag)).exists():
+        k += 1
+        tag = "-".join(filter(None, (spec.shard, f"resumed{k}")))
+    return tag
+
+
 def run(spec: WorkerSpec) -> int:
     """Measure spec's points (see the module docstring); returns the exit status."""
     from rnnbench import results
@@ -119,7 +133,8 @@ def run(spec: WorkerSpec) -> int:
     session = machine.collect(spec.threads, spec.device) | {"group": asdict(group), "shard": spec.shard}
     session_id = f"{noise.noise_point_id(group, spec.shard)}-{int(time.time() * 1000)}"
     results.add_session(run_dir, spec.machine, session_id, session)
-    noise_rows = [noise.noise_row(group, "start", shard=spec.shard, **label)]
+    noise_tag = _noise_tag(run_dir, spec, group)
+    noise_rows = [noise.noise_row(group, "start", shard=noise_tag, **label)]
     dataset = None
     failed = 0
     n = len(spec.point_ids)
@@ -143,8 +158,8 @@ def run(spec: WorkerSpec) -> int:
         results.save_point(run_dir, record)
         failed += record.status == "failed"
         print(f"  [{k}/{n}] {point_id}  {describe(record)}", flush=True)
-    noise_rows.append(noise.noise_row(group, "end", shard=spec.shard, **label))
-    results.save_point(run_dir, noise.noise_record(noise_rows, group, shard=spec.shard, **label))
+    noise_rows.append(noise.noise_row(group, "end", shard=noise_tag, **label))
+    results.save_point(run_dir, noise.noise_record(noise_rows, group, shard=noise_tag, **label))
     results.add_session(
         run_dir,
         spec.machine,
@@ -168,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(spec)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second SIGINT (passed on by `rnnbench bench`) ends nothing
         return 130
 
 
