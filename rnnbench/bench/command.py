@@ -11,27 +11,29 @@ examples:
   rnnbench bench --profile full --threads 1,2
   rnnbench bench --run-id 20250101-120000-4211b91 --resume
   rnnbench bench --shard 1/2 --machine alpha        this machine's half of the sweep
+  rnnbench bench --executor local --jobs 2          two shards at once, as jobs on this machine
+  rnnbench bench --profile full --executor slurm --jobs 8 --slurm-partition cpu --slurm-time 2:00:00
+                                                    eight SLURM jobs, each on a node of its own
+
+With --executor local or slurm, each job writes its points into the run folder (for SLURM, on a
+filesystem the nodes share) and its log into the run's jobs/ folder; the tables and the report are
+written when every job has ended.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import machine, results
-from rnnbench.bench import plan
+from rnnbench import results
+from rnnbench.bench import executors, plan
 from rnnbench.bench.profiles import PROFILES
-from rnnbench.bench.worker import WorkerSpec
-from rnnbench.jsonio import read_json
+from rnnbench.bench.progress import PointFiles, Progress
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -42,6 +44,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _name_list(text: str) -> list[str]:
@@ -91,6 +103,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add(
+        "--executor",
+        default="here",
+        metavar="NAME",
+        help="where the workers run: " + "; ".join(f"{k}: {v}" for k, v in executors.BACKENDS.items()),
+    )
+    add(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="split the sweep into N shards, one job each (default: 1; on --resume, as the run was submitted)",
+    )
+    add("--slurm-partition", default=None, metavar="NAME", help="SLURM partition of the jobs")
+    add("--slurm-constraint", default=None, metavar="FEATURES", help="SLURM node features, e.g. the CPU model")
+    add("--gpus-per-node", type=_positive, default=None, metavar="N", help="GPUs each SLURM job asks for")
+    add(
+        "--slurm-time",
+        default=None,
+        metavar="TIME",
+        help=f"each SLURM job's time limit: minutes, H:MM:SS or D-HH:MM:SS (default: {executors.DEFAULT_SLURM_TIME_MIN})",
+    )
+    add(
         "--report",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -113,66 +147,6 @@ def _error(message: str) -> int:
     return 2
 
 
-def run_worker_here(spec: WorkerSpec, spec_dir: Path) -> int:
-    """Run one worker as a child process with its thread variables set; returns its exit status."""
-    path = spec_dir / f"{spec.impl}-{spec.device}-t{spec.threads}.json"
-    path.write_text(spec.to_json(), encoding="utf-8")
-    env = os.environ | machine.thread_env(spec.threads)
-    proc = subprocess.Popen(spec.command(path), cwd=machine.REPO_ROOT, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        _stop(proc)
-        raise
-
-
-INTERRUPT_GRACE_S = 2.0  # a worker that got the terminal's SIGINT itself stops well within this
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """After Ctrl-C: let the worker save what it has and stop. From a terminal it got the same SIGINT;
-    from `kill -INT` on this process alone it did not, so it is passed on; a second Ctrl-C kills it."""
-    try:
-        proc.wait(timeout=INTERRUPT_GRACE_S)
-        return
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-            return
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            pass
-    except KeyboardInterrupt:
-        pass
-    proc.kill()
-    proc.wait()
-
-
-def _stamps(run_dir: Path, machine_label: str, point_ids: set[str]) -> dict[str, tuple[int, int] | None]:
-    """Each point file's (inode, mtime) now, None where there is none: a point was measured by this
-    invocation when its file changed since (an earlier failed record left in place does not count)."""
-    out: dict[str, tuple[int, int] | None] = {}
-    for point_id in point_ids:
-        try:
-            st = results.point_path(run_dir, machine_label, point_id).stat()
-            out[point_id] = (st.st_ino, st.st_mtime_ns)
-        except FileNotFoundError:
-            out[point_id] = None
-    return out
-
-
-def _count(run_dir: Path, machine_label: str, before: dict[str, tuple[int, int] | None], tally: Tally) -> None:
-    now = _stamps(run_dir, machine_label, set(before))
-    for point_id, stamp in now.items():
-        if stamp is None or stamp == before[point_id]:
-            continue
-        try:
-            status = str(read_json(results.point_path(run_dir, machine_label, point_id)).get("status"))
-        except (OSError, ValueError, AttributeError):
-            status = "failed"  # written but unreadable: it measured nothing usable
-        tally.measured[status] = tally.measured.get(status, 0) + 1
-
-
 def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
     """The command that continues this run: its sweep (as run.json records it), shard, machine and folder."""
     sweep, profile = p.sweep, p.sweep.profile
@@ -192,6 +166,10 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
         words += ["--machine", p.machine]
     if p.shard:
         words += ["--shard", args.shard]
+    if p.execution.name != "here":
+        words += ["--executor", p.execution.name]
+        for flag in p.execution.slurm_options():
+            words += [flag, str(getattr(args, flag[2:].replace("-", "_")))]
     if Path(args.results_dir) != results.DEFAULT_RESULTS_DIR:
         words += ["--results-dir", str(args.results_dir)]
     return shlex.join([*words, "--run-id", p.run_dir.name, "--resume"])
@@ -213,6 +191,61 @@ def finish(run_dir: Path, report: bool) -> None:
         print(f"no report: {e} (pip install 'rnnbench[report]')")
 
 
+POLL_S = 2.0  # how often the run folder and the jobs are looked at while jobs run elsewhere
+
+
+@dataclass
+class Waited:
+    """What the jobs did: their outcomes, the jobs that did not finish (with why), and whether Ctrl-C
+    stopped the wait."""
+
+    outcomes: list[executors.JobOutcome] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def submit(executor: executors.Executor, jobs: list[executors.ShardJob]) -> list[executors.Handle]:
+    handles = executor.submit(jobs)
+    if executor.name != "here":
+        for h in handles:
+            log = f", log {h.log}" if h.log else ""
+            print(f"submitted {h.describe()}: {len(h.job.point_ids)} points{log}", flush=True)
+    return handles
+
+
+def wait(handles: list[executors.Handle], files: PointFiles, progress: Progress) -> Waited:
+    """Wait for every job, showing the points finished so far; Ctrl-C cancels the jobs not yet ended."""
+    out, pending = Waited(), list(handles)
+    try:
+        while pending:
+            for h in list(pending):
+                if not h.done():  # for `here` and `debug`: runs the job
+                    continue
+                pending.remove(h)
+                try:
+                    outcome = h.outcome()
+                except executors.JobFailed as e:
+                    out.failed.append(str(e))
+                    continue
+                out.outcomes.append(outcome)
+                if outcome.error:
+                    out.failed.append(f"{h.describe()} raised {outcome.error}")
+                if outcome.interrupted:
+                    raise KeyboardInterrupt
+            progress.update(files.count(), len(handles) - len(pending))
+            if pending:
+                time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        out.interrupted = True
+        for h in pending:
+            with contextlib.suppress(Exception):  # a job that ended meanwhile, or a scheduler gone
+                h.cancel()
+            out.failed.append(f"{h.describe()} cancelled")
+    finally:
+        progress.close()
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """`rnnbench bench`: 0 when every point measured passed its checks (or nothing was left to do),
     1 when one failed, 2 for bad input, 130 on Ctrl-C."""
@@ -230,37 +263,45 @@ def run(args: argparse.Namespace) -> int:
     todo = sum(len(s.point_ids) for s in specs)
     print(
         f"rnnbench bench: profile {p.sweep.profile.name}, {', '.join(p.sweep.impls)}, threads "
-        f"{','.join(map(str, p.sweep.threads))}, machine {p.machine}{f', shard {p.shard}' if p.shard else ''} -> {run_dir}"
-        f"\n{todo} points to measure" + (f", {p.already_done} already done" if p.already_done else ""),
+        f"{','.join(map(str, p.sweep.threads))}, machine {p.machine or 'as each node names itself'}"
+        f"{f', shard {p.shard}' if p.shard else ''} -> {run_dir}"
+        f"\n{todo} points to measure"
+        + (f", {p.already_done} already done" if p.already_done else "")
+        + (f", in {len(p.jobs)} jobs (executor {p.execution.name})" if p.execution.name != "here" else ""),
         flush=True,
     )
     started = time.perf_counter()
-    before = _stamps(run_dir, p.machine, {i for s in specs for i in s.point_ids})
-    interrupted = False
-    with tempfile.TemporaryDirectory(prefix="rnnbench-specs-") as tmp:
-        for k, spec in enumerate(specs, start=1):
-            print(f"\n[worker {k}/{len(specs)}] {plan.group_of(spec).label}: {len(spec.point_ids)} points", flush=True)
-            try:
-                code = run_worker_here(spec, Path(tmp))
-            except KeyboardInterrupt:
-                interrupted = True
-                break
-            if code == 130:
-                interrupted = True
-                break
-            if code not in (0, 1):
-                tally.workers_failed.append(f"{plan.group_of(spec).label} (exit {code})")
-    _count(run_dir, p.machine, before, tally)
+    files = PointFiles(run_dir, {i for s in specs for i in s.point_ids}, p.machine)
+    executor = executors.make(p.execution, run_dir)
+    try:
+        handles = submit(executor, p.jobs)
+    except KeyboardInterrupt:
+        handles = []
+        waited = Waited(interrupted=True)
+    else:
+        waited = wait(handles, files, Progress(todo, len(handles), show=not executor.live))
+    interrupted = waited.interrupted
+    for outcome in waited.outcomes:
+        tally.workers_failed += outcome.workers_failed
+    for status in files.statuses():
+        tally.measured[status] = tally.measured.get(status, 0) + 1
+    # a job skips the points its node has done already (jobs that take their node's label)
+    planned = {job.name: len(job.point_ids) for job in p.jobs}
+    expected = todo - sum(planned[o.name] - len(o.ran) for o in waited.outcomes)
     minutes, seconds = divmod(int(time.perf_counter() - started), 60)
     resume = resume_command(p, args)
     m = tally.measured
     print(
-        f"\nrnnbench bench: measured {sum(m.values())} of {todo} points ({m['ok']} ok, {m['flagged']} flagged, "
+        f"\nrnnbench bench: measured {sum(m.values())} of {expected} points ({m['ok']} ok, {m['flagged']} flagged, "
         f"{m['failed']} failed, {m['skipped']} skipped), {tally.already_done} already done, {len(tally.set_aside)} set aside, "
         f"in {minutes}:{seconds:02d} -> {run_dir}"
     )
     for what in tally.workers_failed:
         print(f"worker failed: {what}")
+    for why in waited.failed:
+        print(f"job failed: {why}")
+    if waited.failed and not interrupted:
+        print(f"re-submit only what is missing with: {resume}")
     if interrupted:
         print(f"interrupted: finished points are kept; continue with: {resume}")
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: the point files are what counts
@@ -272,5 +313,5 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print(f"\ninterrupted: every point is measured; write the tables with: {resume}")
             return 130
-    complete = sum(m.values()) == todo
-    return 0 if complete and not m["failed"] and not tally.workers_failed else 1
+    complete = sum(m.values()) == expected
+    return 0 if complete and not m["failed"] and not tally.workers_failed and not waited.failed else 1

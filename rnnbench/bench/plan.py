@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rnnbench import machine, results
+from rnnbench.bench import executors
 from rnnbench.bench import points as pts
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
@@ -24,13 +25,19 @@ class PlanError(ValueError):
 
 @dataclass
 class Plan:
+    """machine None: each job takes the label of the node it lands on (SLURM without --machine).
+    jobs: what the executor submits, one per shard (one "all" job for an unsharded sweep); specs: every
+    job's worker specs, in order."""
+
     sweep: pts.Sweep
-    machine: str
+    machine: str | None
     shard: Shard | None
     run_dir: Path
     specs: list[WorkerSpec]
     already_done: int = 0
     set_aside: list[str] = field(default_factory=list)  # per unreadable point file: what it was and what became of it
+    jobs: list[executors.ShardJob] = field(default_factory=list)
+    execution: executors.ExecutorOptions = field(default_factory=executors.ExecutorOptions)
 
 
 def group_of(spec: WorkerSpec) -> pts.WorkerGroup:
@@ -155,44 +162,103 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
     return run_dir
 
 
+def execution_options(args: argparse.Namespace) -> executors.ExecutorOptions:
+    """--executor and its options, checked (PlanError). --jobs left out is 1, or on --resume the number
+    of jobs the run was submitted as (resumed_jobs)."""
+    try:
+        minutes = executors.parse_minutes(args.slurm_time) if getattr(args, "slurm_time", None) else None
+        options = executors.ExecutorOptions(
+            name=getattr(args, "executor", None) or "here",
+            jobs=getattr(args, "jobs", None) or 1,
+            slurm_partition=getattr(args, "slurm_partition", None),
+            slurm_constraint=getattr(args, "slurm_constraint", None),
+            gpus_per_node=getattr(args, "gpus_per_node", None),
+            slurm_time=minutes,
+        )
+        executors.check_options(options)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+    if options.jobs > 1 and args.shard:
+        raise PlanError("--shard K/N and --jobs N both split the sweep: give one of them")
+    return options
+
+
+def resumed_jobs(args: argparse.Namespace, run_dir: Path, options: executors.ExecutorOptions):
+    """On --resume without --jobs or --shard, the jobs the run was submitted as (run.json), so that each
+    shard keeps its points and its own peak and C baseline."""
+    if not args.resume or getattr(args, "jobs", None) is not None or args.shard:
+        return options
+    before = results.read_manifest(run_dir).get("execution") or {}
+    return replace(options, jobs=max(1, int(before.get("jobs") or 1)))
+
+
+def _todo(chosen: list[pts.Point], run_dir: Path, label: str | None, resume: bool) -> list[pts.Point]:
+    """The chosen points still to measure. With a machine label: those it has not done. Without one
+    (each job takes its node's label): the step, epoch and accuracy points that no machine has done,
+    and the peak and C baseline of each thread count that keeps work (the job skips those its own
+    machine has done)."""
+    if not resume:
+        return list(chosen)
+    if label is not None:
+        done = results.done_point_ids(run_dir, label)
+        return [p for p in chosen if p.point_id not in done]
+    done = {r["point_id"] for r in results.load_points(run_dir) if r.get("status") != "failed"}
+    bounds = (pts.PeakPoint, pts.BaselinePoint)
+    work = {p for p in chosen if not isinstance(p, bounds) and p.point_id not in done}
+    busy = {p.threads for p in work}
+    return [p for p in chosen if p in work or (isinstance(p, bounds) and p.threads in busy)]
+
+
+def _specs(todo: list[pts.Point], run_dir: Path, label: str | None, profile: dict, tag: str) -> list[WorkerSpec]:
+    """The points grouped per worker, in the order each group first appears."""
+    groups: dict[pts.WorkerGroup, list[str]] = {}
+    for p in todo:
+        groups.setdefault(p.group, []).append(p.point_id)
+    return [
+        WorkerSpec(str(run_dir), run_dir.name, label or "", g.impl, g.threads, g.device, profile, tuple(ids), tag)
+        for g, ids in groups.items()
+    ]
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
     if args.skip_sweep and args.skip_accuracy:
         raise PlanError("--skip-sweep and --skip-accuracy together leave nothing to measure")
     try:
         shard = parse_shard(args.shard) if args.shard else None
-        label = results.check_name(args.machine, "a machine label") if args.machine else machine.machine_label()
+        label = results.check_name(args.machine, "a machine label") if args.machine else None
     except ValueError as e:
         raise PlanError(str(e)) from None
+    execution = execution_options(args)
+    if label is None and execution.name != "slurm":  # a SLURM job takes the label of its node
+        label = machine.machine_label()
     sweep = make_sweep(args)
     everything = pts.all_points(sweep)
-    chosen = shard_points(everything, shard, sweep.profile) if shard else everything
     run_dir = run_folder(args, sweep)
+    if execution.name != "here" and not args.resume:  # how it was submitted: --resume keeps the jobs
+        results.write_manifest(run_dir, results.read_manifest(run_dir) | {"execution": asdict(execution)})
+    execution = resumed_jobs(args, run_dir, execution)
+    if shard:
+        shards: list[Shard | None] = [shard]
+    elif execution.jobs > 1:
+        shards = [Shard(k, execution.jobs) for k in range(1, execution.jobs + 1)]
+    else:
+        shards = [None]
     found = results.read_points(run_dir)
     unreadable = [(path, reason, results.set_aside(path)) for path, reason in found.unreadable]
-    done = results.done_point_ids(run_dir, label) if args.resume else set()
-    todo = [p for p in chosen if p.point_id not in done]
-    todo_ids = {(label, p.point_id) for p in todo}
+    profile = asdict(sweep.profile)
+    jobs, already_done, todo_ids = [], 0, set()
+    for s in shards:
+        chosen = shard_points(everything, s, sweep.profile) if s else everything
+        todo = _todo(chosen, run_dir, label, args.resume)
+        already_done += len(chosen) - len(todo)
+        todo_ids |= {p.point_id for p in todo}
+        specs = _specs(todo, run_dir, label, profile, s.tag if s else "")
+        if specs:
+            jobs.append(executors.ShardJob(s.tag if s else "all", str(run_dir), label, tuple(specs)))
     set_aside = [
         f"{path} ({reason}): set aside as {target.name}"
-        + ("; measured again" if (path.parent.name, path.stem) in todo_ids else "; not in this sweep")
+        + ("; measured again" if path.stem in todo_ids and label in (None, path.parent.name) else "; not in this sweep")
         for path, reason, target in unreadable
     ]
-    groups: dict[pts.WorkerGroup, list[str]] = {}
-    for p in todo:
-        groups.setdefault(p.group, []).append(p.point_id)
-    profile = asdict(sweep.profile)
-    specs = [
-        WorkerSpec(
-            str(run_dir),
-            run_dir.name,
-            label,
-            g.impl,
-            g.threads,
-            g.device,
-            profile,
-            tuple(ids),
-            shard.tag if shard else "",
-        )
-        for g, ids in groups.items()
-    ]
-    return Plan(sweep, label, shard, run_dir, specs, len(chosen) - len(todo), set_aside)
+    specs = [spec for job in jobs for spec in job.specs]
+    return Plan(sweep, label, shard, run_dir, specs, already_done, set_aside, jobs, execution)
