@@ -87,7 +87,7 @@ def prepare_out_dir(path: str, force: bool) -> bool:
 # -- writing -------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -95,7 +95,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _body_checksum(body: dict[str, Any]) -> str:
+def body_checksum(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -132,10 +132,10 @@ def save_model(
         "max_len": int(max_len),
         "classes": list(classes),
         "vocab": list(vocab.tokens),
-        "files": {PARAMS_FILE: _sha256(params_path)},
+        "files": {PARAMS_FILE: file_sha256(params_path)},
         "trained": trained,
     }
-    text = json.dumps(body | {"checksum": _body_checksum(body)}, indent=1, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(body | {"checksum": body_checksum(body)}, indent=1, ensure_ascii=False, allow_nan=False)
     atomic_write_text(model_path, text + "\n")
     return [params_path, model_path]
 
@@ -198,7 +198,7 @@ def _read_model_json(model_path: Path) -> dict[str, Any]:
         )
     checksum = body.pop("checksum", None)
     try:
-        actual = _body_checksum(body)
+        actual = body_checksum(body)
     except (TypeError, ValueError):
         actual = None
     if checksum != actual:
@@ -231,7 +231,7 @@ def _strings(body: dict[str, Any], key: str, count: int, where: str) -> list[str
 def _read_params(params_path: Path, expected_sha256: str, config: ModelConfig) -> Params:
     if not params_path.is_file():
         raise ModelFileError(f"{params_path} is missing")
-    if _sha256(params_path) != expected_sha256:
+    if file_sha256(params_path) != expected_sha256:
         raise ModelFileError(f"{params_path} is damaged, truncated or replaced: its checksum does not match model.json")
     try:
         with np.load(params_path, allow_pickle=False) as npz:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,10 @@ import pytest
 
 import impls
 from impls import InputError, NonFiniteLossError
-from rnnbench import cli
+from rnnbench import cli, resources
+from rnnbench import train as train_module
 from rnnbench.data import load_dataset
-from rnnbench.train import TrainConfig, evaluate, train
+from rnnbench.train import TrainConfig, evaluate, load_data, memory_estimate, train
 
 SYNTHETIC = "synthetic:n=400,length=5,vocab=12,classes=3"  # chance is 1/3
 FAST = {"data": SYNTHETIC, "hidden": 16, "batch_size": 16, "lr": 0.01, "threads": 1}
@@ -187,7 +190,8 @@ def test_cli_help_explains_every_flag(run_cli, capsys) -> None:
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     flags = ["--impl", "--data", "--val-data", "--tokens", "--hidden", "--batch-size", "--epochs", "--optimizer"]
     flags += ["--lr", "--momentum", "--clip-value", "--clip-norm", "--nonlinearity", "--dtype", "--seed", "--device"]
-    flags += ["--threads", "--max-len", "--per-class", "--eval-every", "--out"]
+    flags += ["--threads", "--max-len", "--per-class", "--eval-every", "--out", "--force", "--test-data"]
+    flags += ["--val-fraction", "--test-fraction"]
     missing = [flag for flag in flags if flag not in text]
     assert not missing
     assert "default: numpy-bptt" in text
@@ -201,3 +205,197 @@ def test_every_implementation_trains_to_the_same_parameters(impl_name: str) -> N
     for name in impls.PARAM_NAMES:
         np.testing.assert_allclose(result.params[name], reference.params[name], rtol=1e-8, atol=1e-10, err_msg=name)
     assert result.epochs[0]["val_accuracy"] == reference.epochs[0]["val_accuracy"]
+
+
+# -- the output folder, checked before anything else ---------------------------------------------------
+
+
+def _not_empty(tmp_path: Path) -> tuple[str, str]:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("someone's file\n", encoding="utf-8")
+    return str(out), f"output folder '{out}' is not empty (it holds keep.txt); choose a new folder, or pass --force"
+
+
+def _a_file(tmp_path: Path) -> tuple[str, str]:
+    out = tmp_path / "results.txt"
+    out.write_text("x\n", encoding="utf-8")
+    return str(out), f"output folder '{out}' is a file, not a folder"
+
+
+def _under_a_file(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "results.txt").write_text("x\n", encoding="utf-8")
+    out = tmp_path / "results.txt" / "run"
+    return str(out), f"output folder '{out}' cannot be written: Not a directory"
+
+
+@pytest.mark.parametrize("make_out", [_not_empty, _a_file, _under_a_file], ids=["not-empty", "a-file", "under-a-file"])
+def test_cli_refuses_an_unusable_out_before_loading_data(run_cli, tmp_path: Path, capsys, make_out) -> None:
+    out, message = make_out(tmp_path)
+    # the data spec is bad too: the out folder's error comes first, so no data was read and nothing trained
+    assert run_cli(["train", "--data", "folder:/no/such/dir", "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"rnnbench: error: {message}")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_cli_refuses_a_read_only_out(run_cli, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        assert run_cli(["train", "--data", SYNTHETIC, "--out", str(out)]) == 2
+    finally:
+        out.chmod(0o700)
+    assert f"output folder '{out}' cannot be written" in capsys.readouterr().err
+
+
+def test_cli_force_replaces_the_model_files_of_a_non_empty_out(run_cli, tmp_path: Path, capsys) -> None:
+    out, _ = _not_empty(tmp_path)
+    argv = ["train", "--data", SYNTHETIC, "--hidden", "8", "--epochs", "1", "--out", out, "--force"]
+    assert run_cli(argv) == 0
+    assert run_cli(argv) == 0, "a second --force run replaces the first one's files"
+    names = sorted(p.name for p in Path(out).iterdir())
+    assert names == ["keep.txt", "metrics.json", "model.json", "params.npz"]
+
+
+def test_cli_removes_the_out_folder_it_created_when_the_run_fails(run_cli, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "new" / "run"
+    assert run_cli(["train", "--data", "folder:/no/such/dir", "--out", str(out)]) == 2
+    assert "data folder '/no/such/dir' does not exist" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- splits from the command line ----------------------------------------------------------------------
+
+
+def test_cli_trains_on_every_row_when_asked(run_cli, tmp_path: Path, capsys) -> None:
+    train_csv = tmp_path / "train.csv"
+    train_csv.write_text("".join(f"good film number {i},pos\nbad film number {i},neg\n" for i in range(6)))
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text("a good one,pos\na bad one,neg\ngood,pos\nbad,neg\n")
+    argv = ["train", "--data", f"csv:{train_csv}", "--val-data", f"csv:{test_csv}", "--test-fraction", "0"]
+    out = tmp_path / "run"
+    assert run_cli([*argv, "--tokens", "word", "--epochs", "2", "--hidden", "8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "records: train 12, validation 4, test 0" in printed
+    assert f"train: all 12 records of csv:{train_csv}" in printed
+    assert f"validation: all 4 records of csv:{test_csv} (separate validation data)" in printed
+    assert "test: none (test fraction 0)" in printed
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert [r["records_seen"] for r in metrics["epochs"]] == [12, 24]
+
+
+def test_cli_test_data_replaces_the_test_split(run_cli, tmp_path: Path, capsys) -> None:
+    argv = ["train", "--data", SYNTHETIC, "--test-data", "synthetic:n=30,length=5,vocab=12,classes=3,seed=9"]
+    assert run_cli([*argv, "--val-fraction", "0.25", "--epochs", "1", "--hidden", "8"]) == 0
+    printed = capsys.readouterr().out
+    train_n, val_n = (int(n) for n in re.search(r"records: train (\d+), validation (\d+), test 30\n", printed).groups())
+    assert train_n + val_n == 400
+    assert 95 <= val_n <= 105  # a quarter of each class, rounded per class
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--val-data", SYNTHETIC, "--val-fraction", "0.2"], "exclude each other", id="val-both"),
+        pytest.param(["--test-data", SYNTHETIC, "--test-fraction", "0.2"], "exclude each other", id="test-both"),
+        pytest.param(["--val-fraction", "0.6", "--test-fraction", "0.5"], "must be < 1", id="fractions-sum"),
+    ],
+)
+def test_cli_split_conflicts(run_cli, capsys, argv: list[str], message: str) -> None:
+    assert run_cli(["train", "--data", SYNTHETIC, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_cli_rejects_a_fraction_outside_0_1(run_cli, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["train", "--test-fraction", "1.5"])
+    assert exit_info.value.code == 2
+    assert "expected a fraction in [0, 1), got '1.5'" in capsys.readouterr().err
+
+
+# -- the memory guard ----------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_huge_hidden_size_with_one_line(run_cli, capsys) -> None:
+    assert run_cli(["train", "--data", SYNTHETIC, "--hidden", "10000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnbench: error: training needs about ")
+    assert "parameters and optimizer state" in err
+    assert " is available (" in err
+    assert "lower --hidden, --batch-size or --max-len" in err
+    assert err.count("\n") == 1
+
+
+def test_train_refuses_what_does_not_fit_before_allocating(monkeypatch) -> None:
+    monkeypatch.setattr(resources, "host_memory", lambda: resources.Available(50_000, "a test's budget"))
+    with pytest.raises(InputError, match=r"training needs about .* but 48\.8 KiB is available \(a test's budget\)"):
+        train(TrainConfig(**FAST, epochs=1), progress=False)
+
+
+def test_memory_guard_names_the_bptt_shape_of_a_long_record(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("x" * 5000 + ",a\nshort,b\nother,a\nmore,b\n", encoding="utf-8")
+    cfg = TrainConfig(data=f"csv:{path}", hidden=16, batch_size=4, max_len=10_000, val_fraction=0.0, test_fraction=0.0)
+    need = memory_estimate(cfg, load_data(cfg))
+    assert need.train_shape == resources.Shape(4, 5000)
+    assert need.eval_shape.tokens == 5000
+    assert "B x T x H = 4 x 5000 x 16" in need.describe()
+
+
+@pytest.mark.parametrize(
+    ("B", "T", "H", "V", "optimizer"),
+    [
+        pytest.param(16, 40, 32, 30, "adam", id="adam"),
+        pytest.param(8, 20, 16, 700, "sgd", id="large-vocab-sgd"),
+        pytest.param(4, 300, 8, 5, "momentum", id="long-momentum"),
+    ],
+)
+def test_memory_estimate_bounds_the_measured_step_memory(impl_name: str, B, T, H, V, optimizer) -> None:
+    config = impls.ModelConfig(V, H, 4)
+    spec = impls.Adam(lr=1e-3) if optimizer == "adam" else impls.SGD(lr=0.1, momentum=0.9 * (optimizer == "momentum"))
+    model = impls.load(impl_name, config, impls.init_params(config), optimizer=spec, threads=1)
+    rng = np.random.default_rng(0)
+    measured = model.step_memory(impls.Batch(rng.integers(0, V, (B, T)), np.full(B, T), rng.integers(0, 4, B)))
+    if measured.peak_bytes is None:
+        pytest.skip(f"{impl_name} does not measure its step memory here: {measured.method}")
+    shape = resources.Shape(B, T)
+    need = resources.estimate(impl_name, config, optimizer=optimizer, train_shape=shape, eval_shape=shape)
+    assert measured.peak_bytes <= need.step + need.parameters <= 4 * measured.peak_bytes
+
+
+# -- progress ------------------------------------------------------------------------------------------
+
+
+class RecordingBar:
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def set_postfix(self, **_) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_progress_advances_per_batch(impl_name: str, monkeypatch) -> None:
+    bar = RecordingBar()
+    monkeypatch.setattr(train_module, "_progress_bar", lambda total, enabled: bar)
+    train(TrainConfig(**(FAST | {"impl": impl_name}), epochs=2), progress=True)
+    if impl_name == "jax-scan":  # one fused call per epoch: the bar moves per call
+        assert bar.updates == [320, 320]
+    else:
+        assert bar.updates == [16] * 40
+
+
+def test_progress_is_silent_when_not_a_terminal(capsys) -> None:
+    train(TrainConfig(**FAST, epochs=1), progress=True)
+    assert capsys.readouterr().err == ""
