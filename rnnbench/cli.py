@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("rnnbench.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
     "report": ("rnnbench.report", "turn a benchmark run into report.md with tables and plots"),
     "compare": ("rnnbench.compare", "compare two benchmark runs; non-zero exit on regression"),
+    "merge": ("rnnbench.merge", "one run from several (each machine's points kept apart), for report and compare"),
 }
 
 
