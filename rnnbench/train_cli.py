@@ -267,9 +267,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail(message, 2, cfg_out(args), created)
     except KeyboardInterrupt:
         return _fail("rnnbench: interrupted", 130, cfg_out(args), created)
+    tested = (
+        f"test: loss {format_optional(result.test_loss)} accuracy {format_optional(result.test_accuracy, '.3f')}"
+        if result.test_accuracy is not None
+        else "test: none (no test split)"
+    )
     print(
-        f"test: loss {format_optional(result.test_loss)} accuracy {format_optional(result.test_accuracy, '.3f')} after {cfg.epochs} "
-        f"epochs, {result.train_seconds:.2f} s of training ({result.eval_seconds:.2f} s evaluating)"
+        f"{tested} after {cfg.epochs} epochs, {result.train_seconds:.2f} s of training "
+        f"({result.eval_seconds:.2f} s evaluating)"
     )
     if cfg.out is not None:
         try:
