@@ -1,11 +1,17 @@
 """Figures derived from a run's tables, computed once: the report, compare and fit.csv read them here.
 
+    load(run_dir)                     the run's tables: from its point files, else from its CSVs
     enrich(summary, peak, baseline)   each step/epoch row with its machine's matmul peak at its thread
                                       count, % of that peak, and its ratio to the C baseline's cost at
                                       the same shape (of the same machine)
+    configs(enriched)                 per configuration: its points by B, the best B, B=1's API share
     fits(summary)                     time_per_step(B) = overhead + B x marginal per configuration
+                                      with at least FIT_MIN_BATCHES batch sizes
     memory_growth(summary)            a step's peak memory rise against the BPTT cache's rise
     time_to_target(evals, target)     training seconds to a validation accuracy
+    accuracy_runs(evals, target)      per training run: accuracy, speed, time to target on both clocks
+    worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured under load
+    winners(configs)                  per machine, the fastest call at B=1 and at its best B
 
 Plain Python and NumPy over lists of row dicts (rnnbench.records columns): no pandas needed.
 """
@@ -23,6 +29,9 @@ from rnnbench.costmodel import fit_overhead_marginal
 
 CONFIG = ("machine", "impl", "device", "threads", "hidden", "seq_len", "kind")  # a configuration: all but B
 MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
+FIT_MIN_BATCHES = 3  # two points always fit a line exactly: a fit needs a third to say anything
+TARGET_FRACTION = 0.9  # the default target accuracy: this fraction of the run's best
+NOISE_DRIFT_LIMIT = 0.10  # a worker whose sentinel moved more than this fraction ran on a changing machine
 
 
 def _f(x) -> float:
@@ -31,6 +40,16 @@ def _f(x) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
+
+
+def load(run_dir: str | Path, skip: Sequence[str] = ("samples",)) -> dict[str, list[dict]]:
+    """The run's rows by table name (fit excluded: see fits): from its point files, or from its CSV
+    files where it has none (a committed run may keep only those). skip: tables not needed (the raw
+    samples are large)."""
+    found = results.read_points(run_dir).records
+    if found or results.point_files(run_dir):
+        return {k: v for k, v in results.tables(run_dir, found).items() if k not in skip}
+    return {n: results.read_table(run_dir, n) for n in records.TABLES if n != "fit" and n not in skip}
 
 
 def usable(rows: Iterable[dict]) -> list[dict]:
@@ -83,14 +102,88 @@ def config_key(r: dict) -> tuple:
     return tuple(str(r[k]) if k in ("machine", "impl", "device", "kind") else int(r[k]) for k in CONFIG)
 
 
+def call_of(r: dict) -> tuple[str, str, str]:
+    """(impl, kind, device): one timed call of one implementation, the unit a reader compares."""
+    return str(r["impl"]), str(r["kind"]), str(r["device"])
+
+
+def headline_shape(summary: Iterable[dict]) -> tuple[int, int] | None:
+    """The (H, T) that the most calls were measured at (ties: the larger H, then the smaller T): the
+    shape of the report's tables. None for a run without step points."""
+    calls: dict[tuple[int, int], set] = defaultdict(set)
+    for r in usable(summary):
+        calls[(int(r["hidden"]), int(r["seq_len"]))].add((r["machine"], int(r["threads"]), *call_of(r)))
+    return max(calls, key=lambda s: (len(calls[s]), s[0], -s[1]), default=None)
+
+
+def configs(enriched: Iterable[dict]) -> list[dict]:
+    """Per configuration (CONFIG: all but B) of enriched rows (see enrich), in CONFIG order:
+
+    points            B -> that point's row, ascending B
+    smallest, best    the row at the smallest B; the row of the lowest per-record cost
+    speedup           per-record cost at the smallest B over that at the best B
+    api_share         api_check_s / median_s at the smallest B: the share of one call that the
+                      public API's input validation takes (None where not measured)
+    first_call_ratio  first call / steady call at the smallest B (tracing, compilation, set-up)
+    """
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in enriched:
+        groups[config_key(r)].append(r)
+    out = []
+    for key, rows in sorted(groups.items()):
+        rows = sorted(rows, key=lambda r: int(r["batch"]))
+        small = rows[0]
+        best = min(rows, key=lambda r: _f(r["per_record_median_s"]))
+        call = _f(small["median_s"])
+        out.append(
+            dict(zip(CONFIG, key, strict=True))
+            | {
+                "points": {int(r["batch"]): r for r in rows},
+                "smallest": small,
+                "best": best,
+                "speedup": _f(small["per_record_median_s"]) / _f(best["per_record_median_s"]),
+                "api_share": _f(small.get("api_check_s")) / call if small.get("api_check_s") is not None else None,
+                "first_call_ratio": _f(small["first_call_s"]) / call,
+            }
+        )
+    return out
+
+
+def winners(configs_: Iterable[dict]) -> list[dict]:
+    """Per (machine, threads, H, T): the call (impl, kind, device) with the lowest per-record cost at
+    B=1 and the one with the lowest at its best B, with those costs."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in configs_:
+        groups[(c["machine"], int(c["threads"]), int(c["hidden"]), int(c["seq_len"]))].append(c)
+    out = []
+    for (machine, threads, H, T), group in sorted(groups.items()):
+        at_1 = [c for c in group if 1 in c["points"]]
+        b1 = min(at_1, key=lambda c: _f(c["points"][1]["per_record_median_s"]), default=None)
+        best = min(group, key=lambda c: _f(c["best"]["per_record_median_s"]))
+        out.append(
+            {"machine": machine, "threads": threads, "hidden": H, "seq_len": T}
+            | {
+                "b1_call": call_of(b1) if b1 else None,
+                "b1_s": _f(b1["points"][1]["per_record_median_s"]) if b1 else None,
+                "best_call": call_of(best),
+                "best_B": int(best["best"]["batch"]),
+                "best_s": _f(best["best"]["per_record_median_s"]),
+            }
+        )
+    return out
+
+
 def fits(summary: Iterable[dict]) -> list[dict]:
-    """The cost-model fit (rnnbench.records.Fit rows) for every configuration with >= 2 batch sizes."""
+    """The cost-model fit (rnnbench.records.Fit rows) of every configuration measured at
+    FIT_MIN_BATCHES batch sizes or more (none through fewer: two points always fit a line)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in usable(summary):
         groups[config_key(r)].append(r)
     out = []
     for key, rows in sorted(groups.items()):
         batch = [int(r["batch"]) for r in rows]
+        if len(set(batch)) < FIT_MIN_BATCHES:
+            continue
         # an epoch call covers many steps: fit the time per step, median_s / steps per call
         per_step = [_f(r["median_s"]) * int(r["batch"]) / _f(r["records_per_call"]) for r in rows]
         fit = fit_overhead_marginal(batch, per_step)
@@ -151,6 +244,100 @@ def time_to_target(evals: Sequence[dict], target: float, clock: str = "train_sec
         if _f(r["val_accuracy"]) >= target:
             return _f(r[clock])
     return None
+
+
+def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple[float | None, float | None]:
+    """(target, best validation accuracy of the run): the target given, else TARGET_FRACTION x the best.
+    Raises ValueError for a target that no accuracy can reach or that every one reaches."""
+    if target is not None and not 0.0 <= target <= 1.0:  # NaN fails this too
+        raise ValueError(f"--target-accuracy must lie between 0 and 1 (an accuracy), got {target}")
+    best = max((_f(r["val_accuracy"]) for r in evals), default=None)
+    return (TARGET_FRACTION * best if target is None and best is not None else target), best
+
+
+def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
+    """Per training run (machine, impl, device, threads, batch): lr, epochs, best and final validation
+    accuracy, training and compile seconds, records per second, and the time to target on both clocks:
+    the wall clock (train_seconds, compilation included) and the steady one (without compile_seconds)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in evals:
+        groups[(r["machine"], r["impl"], r["device"], int(r["threads"]), int(r["batch"]))].append(r)
+    out = []
+    for (machine, impl, device, threads, batch), rows in sorted(groups.items()):
+        rows = sorted(rows, key=lambda r: _f(r["train_seconds"]))
+        steady = [r | {"steady_seconds": _f(r["train_seconds"]) - _compile(r)} for r in rows]
+        last = rows[-1]
+        seconds = _f(last["train_seconds"])
+        out.append(
+            {"machine": machine, "impl": impl, "device": device, "threads": threads, "batch": batch}
+            | {
+                "lr": _f(last["lr"]),
+                "epochs": int(last["epochs"]),
+                "best_val_accuracy": max(_f(r["val_accuracy"]) for r in rows),
+                "final_val_accuracy": _f(last["val_accuracy"]),
+                "train_seconds": seconds,
+                "compile_seconds": _compile(last),
+                "records_per_second": _f(last["records_seen"]) / seconds if seconds > 0 else None,
+                "time_to_target": None if target is None else time_to_target(rows, target),
+                "time_to_target_steady": None if target is None else time_to_target(steady, target, "steady_seconds"),
+                "curve": steady,  # every evaluation, ascending training seconds, with steady_seconds
+            }
+        )
+    return out
+
+
+def _compile(r: dict) -> float:
+    """An evaluation's compile seconds; 0 where none were recorded (implementations that do not compile)."""
+    c = _f(r.get("compile_seconds"))
+    return c if math.isfinite(c) else 0.0
+
+
+def worker_noise(noise: Iterable[dict]) -> list[dict]:
+    """Per worker (its noise point): the sentinel's seconds at its start and end, drift = end / start
+    (1.0: the machine ran at one speed throughout), the load average at both ends, and drifted: the
+    drift is further from 1 than NOISE_DRIFT_LIMIT."""
+    groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for r in noise:
+        groups[(r["machine"], r["point_id"], r["impl"], r["device"], int(r["threads"]))][str(r["when"])] = r
+    out = []
+    for (machine, point_id, impl, device, threads), ends in sorted(groups.items()):
+        start, end = ends.get("start", {}), ends.get("end", {})
+        s, e = _f(start.get("sentinel_s")), _f(end.get("sentinel_s"))
+        drift = e / s if s > 0 and math.isfinite(e) else None
+        out.append(
+            {"machine": machine, "point_id": point_id, "impl": impl, "device": device, "threads": threads}
+            | {
+                "start_s": s,
+                "end_s": e,
+                "drift": drift,
+                "load_start": start.get("load"),
+                "load_end": end.get("load"),
+                "drifted": drift is not None and abs(drift - 1.0) > NOISE_DRIFT_LIMIT,
+            }
+        )
+    return out
+
+
+def machine_cores(environment: dict[str, list[dict]]) -> dict[str, int]:
+    """machine -> the cores its processes could use (usable, else logical), from its latest session."""
+    out = {}
+    for machine, sessions in environment.items():
+        cpu = (sessions[-1] if sessions else {}).get("cpu", {})
+        cores = cpu.get("usable_cores") or cpu.get("logical_cores")
+        if cores:
+            out[machine] = int(cores)
+    return out
+
+
+def loaded(summary: Iterable[dict], cores: dict[str, int]) -> list[dict]:
+    """The step/epoch rows measured under load: a 1-minute load average (before or after the point)
+    above its machine's cores, so something else competed for the processors. Each row with `load`."""
+    out = []
+    for r in summary:
+        load = max((_f(r.get(k)) for k in ("load_before", "load_after") if r.get(k) is not None), default=None)
+        if load is not None and r["machine"] in cores and load > cores[r["machine"]]:
+            out.append(r | {"load": load})
+    return out
 
 
 def write_fit(run_dir: str | Path, summary: Sequence[dict] | None = None) -> Path:

@@ -1,593 +1,404 @@
-"""The result pipeline on small synthetic runs: point files, CSVs, the cost-model fit, the report.
-
-No test here times anything: every number is made up, so that the expected figures are known.
+"""The derived figures (rnnbench.analysis) and the report, on made-up runs written as the measurement
+writes them: rows of rnnbench.records saved with rnnbench.results.save_point. Every number is made up
+so that the expected figures are known; the tests check numbers and structure, not wording.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
-from rnnbench import costmodel, harness, results, timing
+from rnnbench import analysis, costmodel, records, results
+from rnnbench.units import fmt_time, fmt_times
 
-IMPLS = {"numpy-bptt": (40e-6, 2e-6), "torch-autograd": (300e-6, 1e-6)}  # (overhead, marginal) per step
-BATCHES = (1, 2, 4, 8, 16, 32, 64)
-JITTER = (0.98, 0.99, 1.0, 1.01, 1.02)  # the made-up samples of a point: median exactly 1.0 x its cost
+STEP_COST = {"numpy-bptt": (40e-6, 2e-6), "torch-autograd": (300e-6, 1e-6)}  # (overhead, marginal) per step
+EPOCH_COST = (10e-6, 1.5e-6)  # jax-scan's fused epoch, per step of it
+EPOCH_STEPS = 4  # steps per made-up epoch call
+API_CHECK_S = 5e-6
+# per machine: matmul peak GFLOP/s, C baseline per-record seconds = a / B + b, cores
+MACHINES = {"alpha": (100.0, (4e-6, 1e-6), 2), "beta": (50.0, (8e-6, 2e-6), 8)}
+BATCHES = (1, 4, 32, 64)
+STEP_BASE = 50_000  # bytes of a step's peak that do not grow with B
+LOADED = ("alpha", "step-numpy-bptt-cpu-t1-H16-T4-B4")  # the one point measured under load
+SPEED = {("beta", "torch-autograd"): 0.1}  # beta runs torch-autograd 10x faster: a winner per machine
 
 
-RSS_BEFORE = 100_000_000  # made-up resident set before each model: 100 MB
-STEP_BASE = 50_000  # made-up part of a step's peak that does not grow with B: 50 kB
+def cost_of(impl: str, kind: str, B: int, machine: str = "alpha") -> tuple[float, int]:
+    """(seconds per call, records per call) of a made-up point."""
+    if kind == "epoch":
+        overhead, marginal = EPOCH_COST
+        return EPOCH_STEPS * (overhead + B * marginal), EPOCH_STEPS * B
+    overhead, marginal = STEP_COST[impl]
+    return (overhead + B * marginal) * SPEED.get((machine, impl), 1.0), B
 
 
-def step_record(
-    impl, H, T, B, overhead, marginal, kind="step", threads=1, status="ok", n=5, run_id="run", memory=False
-):
-    """A point record as harness.measure_step writes it, whose median is exactly overhead + B * marginal.
+def baseline_cost(machine: str, B: int) -> float:
+    a, b = MACHINES[machine][1]
+    return a / B + b
 
-    memory: also the memory fields: a step's peak STEP_BASE + 2 x the BPTT cache, the high-water mark
-    RSS_BEFORE + 3 x the cache (records written before rnnbench measured memory have none)."""
-    steps = 4 if kind == "epoch" else 1
-    per_call = steps * (overhead + B * marginal)
-    records = steps * B
-    point = harness.StepPoint(impl, H, T, B, threads, kind)
-    base = {
-        "run_id": run_id,
-        "point_id": point.point_id,
-        "impl": impl,
-        "device": "cpu",
-        "threads": threads,
-        "hidden": H,
-        "seq_len": T,
-        "batch": B,
-    }
-    seconds = [per_call * f for f in JITTER][:n]
-    stats = timing.robust_stats(seconds)
-    flops = costmodel.step_flops(H, harness.SYNTH_VOCAB, harness.SYNTH_CLASSES, T, B)
-    summary = base | {
-        "kind": kind,
-        "records_per_call": records,
-        "n_samples": n,
-        "rounds": n,
-        "iterations": 1,
-        **harness.timing_fields(stats, records),
-        "first_call_s": 50 * per_call,
-        "flops_per_step": flops["flops_per_step"],
-        "flops_per_record": flops["flops_per_record"],
-        "gflops": flops["flops_per_step"] * steps / stats["median"] / 1e9,
-        "loss_before": 2.3,
-        "loss_after": 2.2,
-        **(memory_fields(H, T, B, kind) if memory else {}),
-        "sanity_gap": 0.001,
-        "sanity_ok": True,
-        "status": status,
-        "problems": [] if status == "ok" else ["made-up problem"],
-    }
-    rows = [base | {"kind": f"first_call_{kind}", "round": 0, "sample": 0, "seconds": 50 * per_call}]
-    rows += [
-        base
-        | {"kind": kind, "round": i, "sample": i, "seconds": x, "records": records, "per_record_seconds": x / records}
-        for i, x in enumerate(seconds)
-    ]
+
+def record(machine: str, point_id: str, kind: str, tables: dict, status: str = "ok", summary=None) -> dict:
     checks = {"problems": ["made-up problem"] if status == "failed" else [], "flags": []}
-    return {
-        "point_id": point.point_id,
-        "kind": kind,
-        "run_id": run_id,
-        "status": status,
-        "summary": summary,
-        "rows": rows,
-        "checks": checks,
-    }
+    checks["flags"] = ["made-up flag"] if status == "flagged" else []
+    return records.PointRecord(
+        point_id, kind, "run", machine, status, {}, summary or {}, tables, checks, "2026-01-01T00:00:00", 0.1
+    ).as_dict()
 
 
-def memory_fields(H, T, B, kind):
+def step_point(machine, impl, B, kind="step", threads=1, H=16, T=4, status="ok", growth=2) -> dict:
+    """A step (or epoch) point whose median is exactly the made-up cost; its step peak grows as
+    `growth` x the BPTT cache."""
+    call_s, per_call = cost_of(impl, kind, B, machine)
+    point_id = f"{kind}-{impl}-cpu-t{threads}-H{H}-T{T}-B{B}"
+    flops = costmodel.step_flops(H, 60, 10, T, B)
     cache = costmodel.bptt_cache_bytes(H, T, B)
-    step = kind == "step"  # epoch points measure no step peak
-    return {
-        "model_cache_bytes": cache,
-        "step_peak_bytes": STEP_BASE + 2 * cache if step else None,
-        "step_memory_method": "made-up allocator" if step else None,
-        "rss_before_bytes": RSS_BEFORE,
-        "peak_rss_bytes": RSS_BEFORE + 3 * cache,
-        "rss_growth_bytes": 3 * cache,
-    }
+    load = 3.0 if (machine, point_id) == LOADED else 0.5
+    row = records.Summary(
+        "run", machine, point_id, impl, "cpu", threads, H, T, B, kind, per_call, 5, 5, 1,
+        median_s=call_s, q1_s=0.99 * call_s, q3_s=1.01 * call_s, iqr_s=0.02 * call_s, min_s=0.98 * call_s,
+        mean_s=call_s, per_record_median_s=call_s / per_call, per_record_iqr_s=0.02 * call_s / per_call,
+        first_call_s=50 * call_s, api_check_s=API_CHECK_S, flops_per_step=flops["flops_per_step"],
+        flops_per_record=flops["flops_per_record"], gflops=flops["flops_per_record"] * per_call / call_s / 1e9,
+        model_cache_bytes=cache, step_peak_bytes=STEP_BASE + growth * cache if kind == "step" else None,
+        step_memory_method="made-up allocator" if kind == "step" else None, rss_before_bytes=None,
+        peak_rss_bytes=None, rss_growth_bytes=None, loss_before=2.3, loss_after=2.2, sanity_gap=0.001,
+        sanity_ok=True, load_before=load, load_after=load, status=status,
+        problems=["made-up problem"] if status == "failed" else [],
+    )  # fmt: skip
+    return record(machine, point_id, kind, {"summary": [records.row(row)]}, status)
 
 
-def peak_record(gflops=100.0, threads=1):
+def baseline_point(machine, B, threads=1, H=16, T=4) -> dict:
+    per_record = baseline_cost(machine, B)
+    point_id = f"baseline-t{threads}-H{H}-T{T}-B{B}"
+    s = per_record * B
+    row = records.BaselineSummary(
+        "run", machine, point_id, threads, H, T, B, 5, 10, s, 0.99 * s, 1.01 * s, 0.02 * s, 0.98 * s, s,
+        per_record, 0.02 * per_record, 2.3, 2.2, "cc", "-O2", "ok",
+    )  # fmt: skip
+    return record(machine, point_id, "baseline", {"baseline": [records.row(row)]})
+
+
+def peak_point(machine, threads=1) -> dict:
+    gflops = MACHINES[machine][0]
     rows = [
-        {"run_id": "run", "library": lib, "n": 256, "threads": threads, "sample": 0, "seconds": 1.0, "gflops": g}
-        | {"max_rel_error": 1e-7}
-        for lib, g in (("numpy", gflops * 0.8), ("torch", gflops))
+        records.row(records.PeakSample("run", machine, f"peak-t{threads}", lib, 256, threads, 0, 1.0, g, 1e-7))
+        for lib, g in (("numpy", 0.8 * gflops), ("torch", gflops))
     ]
-    return {"point_id": f"peak-t{threads}", "kind": "peak", "status": "ok", "rows": rows, "summary": {}}
+    return record(machine, f"peak-t{threads}", "peak", {"peak": rows})
 
 
-def accuracy_record(impl, B, speed, threads=1, compile_seconds=None):
-    """Evaluations every `1 / speed` seconds; accuracy climbs 0.35 -> 0.75 over 5 evaluations.
-
-    compile_seconds: seconds of the first stretch of training spent compiling (cumulative, so every
-    evaluation after the first carries it); None leaves the field out, as in runs that predate it."""
-    point = harness.AccuracyPoint(impl, B, threads)
-    extra = (lambda i: {}) if compile_seconds is None else (lambda i: {"compile_seconds": compile_seconds * (i > 0)})
+def accuracy_point(machine, impl, B, seconds_per_eval, compile_s=0.0) -> dict:
+    """Five evaluations, accuracy 0.2, 0.4, ... 1.0, every seconds_per_eval of steady training; the
+    first stretch also spends compile_s compiling."""
+    point_id = f"accuracy-{impl}-cpu-t1-B{B}"
     rows = [
-        {
-            "run_id": "run",
-            "point_id": point.point_id,
-            "impl": impl,
-            "device": "cpu",
-            "threads": threads,
-            "hidden": 16,
-            "batch": B,
-            "optimizer": "sgd",
-            "lr": 0.02 * math.sqrt(B),
-            "epochs": 2,
-            "data": "synthetic",
-            "eval": i,
-            "epoch": i // 2,
-            "records_seen": 100 * i,
-            "train_seconds": i / speed,
-            "val_accuracy": 0.35 + 0.1 * i,
-            "val_loss": 1.1 - 0.1 * i,
-        }
-        | extra(i)
+        records.row(
+            records.AccuracyEval(
+                "run", machine, point_id, impl, "cpu", 1, 16, B, "sgd", 0.05, 2, "made-up", i, i, 100 * i,
+                train_seconds=i * seconds_per_eval + (compile_s if i else 0.0),
+                compile_seconds=compile_s if i else 0.0, val_accuracy=0.2 * (i + 1), val_loss=1.0,
+            )
+        )
         for i in range(5)
+    ]  # fmt: skip
+    return record(machine, point_id, "accuracy", {"accuracy": rows})
+
+
+def noise_point(machine, impl, start_s, end_s, threads=1) -> dict:
+    point_id = f"noise-{impl}-cpu-t{threads}"
+    rows = [
+        records.row(records.Noise("run", machine, point_id, impl, "cpu", threads, when, s, 0.01 * s, 0.5))
+        for when, s in (("start", start_s), ("end", end_s))
     ]
-    return {"point_id": point.point_id, "kind": "accuracy", "status": "ok", "rows": rows, "summary": {}}
+    return record(machine, point_id, "noise", {"noise": rows})
 
 
-def make_run(run_dir, hidden=(16, 32), seq_len=(4,), epoch_impl="numpy-bptt", accuracy=True, peak=True):
-    for impl, (a, b) in IMPLS.items():
-        for H in hidden:
-            for T in seq_len:
-                for B in BATCHES:
-                    results.save_point(run_dir, step_record(impl, H, T, B, a * H / 16, b * H / 16))
-                    if impl == epoch_impl:
-                        results.save_point(run_dir, step_record(impl, H, T, B, a / 4, b, kind="epoch"))
-    if peak:
-        results.save_point(run_dir, peak_record())
-    if accuracy:
-        for impl, speed in (("numpy-bptt", 4.0), ("torch-autograd", 1.0)):
-            for B in (1, 16):
-                results.save_point(run_dir, accuracy_record(impl, B, speed * (2 if B > 1 else 1)))
-    results.update_machine(run_dir, {"threads_setting": 1, "device": "cpu", "cpu": {"model": "Test CPU"}})
+def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple = ()) -> Path:
+    """A complete made-up run: per machine, numpy-bptt and torch-autograd steps, jax-scan's fused epoch,
+    the C baseline and peak, accuracy runs and noise; `failed`: (machine, impl, B) points that failed."""
+    results.write_manifest(run_dir, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    for machine in machines:
+        cores = MACHINES[machine][2]
+        results.add_session(
+            run_dir, machine, "s1", {"date": "2026-01-01", "cpu": {"model": "Made-up", "usable_cores": cores}}
+        )
+        points = [peak_point(machine), noise_point(machine, "numpy-bptt", 1e-3, 1.2e-3)]
+        points += [noise_point(machine, "machine", 1e-3, 1e-3)]
+        for B in batches:
+            points += [baseline_point(machine, B), step_point(machine, "jax-scan", B, kind="epoch")]
+            for impl in STEP_COST:
+                status = "failed" if (machine, impl, B) in failed else "ok"
+                points.append(step_point(machine, impl, B, status=status, growth=6 if impl == "torch-autograd" else 2))
+        points += [accuracy_point(machine, "numpy-bptt", 1, 1.0), accuracy_point(machine, "jax-scan", 1, 0.1, 5.0)]
+        for p in points:
+            results.save_point(run_dir, p)
+    results.combine(run_dir)
     return run_dir
 
 
-# -- the cost model ------------------------------------------------------------------------------------
+# -- reading the report back --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("overhead", "marginal"), [(40e-6, 2e-6), (1e-3, 1e-7), (5e-6, 5e-5)])
-def test_fit_recovers_known_overhead_and_marginal(overhead, marginal):
-    B = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-    fit = costmodel.fit_overhead_marginal(B, [overhead + b * marginal for b in B])
-    assert fit.overhead == pytest.approx(overhead, rel=1e-9)
-    assert fit.marginal == pytest.approx(marginal, rel=1e-9)
-    assert fit.crossover == pytest.approx(overhead / marginal, rel=1e-9)
-    assert fit.max_rel_residual < 1e-9
-    assert fit.n == len(B)
-    assert fit.overhead_fraction(1) == pytest.approx(overhead / (overhead + marginal))
+def headings(text: str) -> list[str]:
+    return re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
 
 
-def test_fit_is_robust_to_one_slow_point_when_fed_medians():
-    """Relative weighting: a slow B=512 point moves the overhead estimate far less than plain least squares would."""
-    B = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-    t = [40e-6 + b * 2e-6 for b in B]
-    t[-1] *= 1.5
-    fit = costmodel.fit_overhead_marginal(B, t)
-    assert fit.overhead == pytest.approx(40e-6, rel=0.25)
+def table_after(text: str, heading: str) -> list[dict]:
+    """The first markdown table of a section, as rows of {column: cell}."""
+    body = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in body.splitlines() if line.startswith("|")]
+    if not lines:
+        return []
+    cols = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(cols, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
 
 
-def test_fit_needs_two_batch_sizes():
-    fit = costmodel.fit_overhead_marginal([8, 8], [1e-3, 1e-3])
-    assert math.isnan(fit.overhead)
-    assert math.isnan(fit.crossover)
+def section_text(text: str, heading: str) -> str:
+    return text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_step_flops_formula():
-    H, V, C, T, B = 8, 5, 3, 4, 2
-    f = costmodel.step_flops(H, V, C, T, B)
-    per_record = 6 * T * H * H + 8 * T * H + 6 * C * H + 9 * C
-    params = H * V + H * H + H + C * H + C
-    assert f["forward_per_record"] + f["backward_per_record"] == per_record
-    assert f["flops_per_step"] == B * per_record + 2 * params
-    assert f["flops_per_record"] == f["flops_per_step"] / B
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return make_run(tmp_path / "run")
 
 
-# -- timing (on made-up numbers: nothing here is timed) ------------------------------------------------
+@pytest.fixture
+def report_deps():
+    pytest.importorskip("matplotlib", reason="the report's plots need matplotlib (pip install 'rnnbench[report]')")
 
 
-def test_sanity_check_passes_when_the_parts_add_up():
-    loop = timing.TimedLoop(samples=[1e-3] * 6, round_seconds=[3.01e-3, 3.02e-3], iterations=3)
-    assert loop.sanity().ok
+# -- analysis ------------------------------------------------------------------------------------------
 
 
-def test_sanity_check_flags_untimed_work():
-    loop = timing.TimedLoop(samples=[1e-3] * 6, round_seconds=[3.5e-3, 3.5e-3], iterations=3)
-    sanity = loop.sanity()
-    assert not sanity.ok
-    assert sanity.gap_fraction == pytest.approx(1 / 7)
-    assert "untimed" in sanity.describe()
+def test_fits_recover_the_made_up_cost_and_need_three_batch_sizes(run_dir, tmp_path):
+    fits = {(f["machine"], f["impl"], f["kind"]): f for f in analysis.fits(results.tables(run_dir)["summary"])}
+    overhead, marginal = STEP_COST["numpy-bptt"]
+    f = fits[("alpha", "numpy-bptt", "step")]
+    assert f["overhead_s"] == pytest.approx(overhead)
+    assert f["marginal_s"] == pytest.approx(marginal)
+    assert f["crossover_batch"] == pytest.approx(overhead / marginal)
+    assert f["n_points"] == len(BATCHES)
+    assert fits[("alpha", "jax-scan", "epoch")]["overhead_s"] == pytest.approx(EPOCH_COST[0])  # per step of an epoch
+    two = make_run(tmp_path / "two", batches=(1, 8))
+    assert analysis.fits(results.tables(two)["summary"]) == []
 
 
-def test_run_timed_keeps_every_sample_and_result():
-    calls = []
-    loop = timing.run_timed(lambda: calls.append(1) or len(calls), lambda: None, rounds=3, iterations=4)
-    assert len(loop.samples) == 12
-    assert len(loop.round_seconds) == 3
-    assert loop.results == list(range(1, 13))
+def test_enrich_normalises_by_each_machines_own_peak_and_baseline(tmp_path):
+    run = make_run(tmp_path / "run", machines=("alpha", "beta"))
+    t = results.tables(run)
+    rows = {(r["machine"], r["impl"], r["batch"]): r for r in analysis.enrich(t["summary"], t["peak"], t["baseline"])}
+    for machine, (gflops, _, _) in MACHINES.items():
+        r = rows[(machine, "numpy-bptt", 4)]
+        assert r["peak_gflops"] == gflops
+        assert r["pct_of_peak"] == pytest.approx(100 * r["gflops"] / gflops)
+        assert r["x_baseline"] == pytest.approx(r["per_record_median_s"] / baseline_cost(machine, 4))
 
 
-def test_run_timed_drops_extra_calls_of_a_runner():
-    """pytest-benchmark calls the target once more for its result: that sample is not kept."""
-
-    def runner(target, rounds, iterations, sync):
-        walls = timing.own_runner(target, rounds, iterations, sync)
-        target()
-        return walls
-
-    loop = timing.run_timed(lambda: 0, lambda: None, rounds=2, iterations=2, runner=runner)
-    assert len(loop.samples) == 4
-
-
-def test_robust_stats():
-    s = timing.robust_stats([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert s["median"] == 3.0
-    assert s["q1"] == 2.0
-    assert s["q3"] == 4.0
-    assert s["iqr"] == 2.0
-    assert s["n"] == 5
+def test_configs_give_best_batch_speedup_api_share_and_first_call(run_dir):
+    t = results.tables(run_dir)
+    configs = analysis.configs(analysis.enrich(t["summary"], t["peak"], t["baseline"]))
+    c = next(c for c in configs if (c["machine"], c["impl"], c["kind"]) == ("alpha", "numpy-bptt", "step"))
+    assert list(c["points"]) == sorted(BATCHES)
+    assert c["best"]["batch"] == max(BATCHES)  # the made-up cost per record falls with B
+    at_1, best = cost_of("numpy-bptt", "step", 1)[0], cost_of("numpy-bptt", "step", max(BATCHES))[0] / max(BATCHES)
+    assert c["speedup"] == pytest.approx(at_1 / best)
+    assert c["api_share"] == pytest.approx(API_CHECK_S / at_1)
+    assert c["first_call_ratio"] == pytest.approx(50.0)
 
 
-def test_time_to_target():
-    evals = [{"train_seconds": t, "val_accuracy": a} for t, a in ((0, 0.3), (1.5, 0.55), (3.0, 0.61), (4.5, 0.7))]
-    assert results.time_to_target(evals, 0.6) == 3.0
-    assert results.time_to_target(evals, 0.9) is None
-
-
-# -- result files --------------------------------------------------------------------------------------
-
-
-def test_combine_writes_every_csv(tmp_path):
+def test_headline_shape_is_the_one_most_calls_measured(tmp_path):
     run = make_run(tmp_path / "run")
-    paths = results.combine(run)
-    assert set(paths) == {"samples", "summary", "fit", "accuracy", "peak", "floor"}
-    header = (run / "summary.csv").read_text().splitlines()[0].split(",")
-    assert header == list(results.SUMMARY_COLUMNS)
-    fit_rows = results.tables(run)["fit"]
-    row = next(r for r in fit_rows if r["impl"] == "torch-autograd" and r["hidden"] == 16 and r["kind"] == "step")
-    assert row["overhead_s"] == pytest.approx(300e-6, rel=1e-9)
-    assert row["marginal_s"] == pytest.approx(1e-6, rel=1e-9)
-    epoch = next(r for r in fit_rows if r["kind"] == "epoch" and r["hidden"] == 16)
-    assert epoch["overhead_s"] == pytest.approx(40e-6 / 4, rel=1e-9)  # per step, not per epoch call
-    summary = results.tables(run)["summary"]
-    assert all(r["pct_of_peak"] == pytest.approx(100 * r["gflops"] / 100.0) for r in summary)
-    assert not list(run.glob("*.tmp"))
-    assert not list(run.glob(".*.tmp"))
+    results.save_point(run, step_point("alpha", "numpy-bptt", 1, H=64, T=8))
+    assert analysis.headline_shape(results.tables(run)["summary"]) == (16, 4)
 
 
-def test_interrupted_run_is_loadable(tmp_path):
-    """A run cut short: a few points, a temporary file of the write in flight, no CSVs, no peak."""
-    run = tmp_path / "cut"
-    for B in (1, 2, 4):
-        results.save_point(run, step_record("numpy-bptt", 16, 4, B, 40e-6, 2e-6))
-    (run / results.POINTS / ".step-numpy-bptt-cpu-t1-H16-T4-B8.json.abc123.tmp").write_text('{"point_id": "ste')
-    (run / results.POINTS / "garbage.json").write_text("{not json")
-    with pytest.warns(UserWarning, match="unreadable point file"):
-        points = results.load_points(run)
-    assert [p["summary"]["batch"] for p in points] == [1, 2, 4]
-    with pytest.warns(UserWarning, match="unreadable point file"):
-        assert results.done_point_ids(run) == {p["point_id"] for p in points}
-    (run / results.POINTS / "garbage.json").unlink()
-    results.combine(run)
-    assert len((run / "summary.csv").read_text().splitlines()) == 1 + 3
+def test_winners_per_machine(tmp_path):
+    run = make_run(tmp_path / "run", machines=("alpha", "beta"))
+    t = results.tables(run)
+    wins = analysis.winners(analysis.configs(analysis.enrich(t["summary"], t["peak"], t["baseline"])))
+    assert [w["machine"] for w in wins] == ["alpha", "beta"]
+    assert [w["b1_call"] for w in wins] == [("jax-scan", "epoch", "cpu")] * 2  # 11.5 µs against 42 and 301 (30.1)
+    assert [w["best_call"] for w in wins] == [("jax-scan", "epoch", "cpu"), ("torch-autograd", "step", "cpu")]
+    assert wins[1]["best_B"] == max(BATCHES)
+    assert wins[1]["best_s"] == pytest.approx(cost_of("torch-autograd", "step", max(BATCHES), "beta")[0] / max(BATCHES))
 
 
-def test_resume_redoes_failed_points_only(tmp_path):
-    run = tmp_path / "run"
-    ok = step_record("numpy-bptt", 16, 4, 1, 40e-6, 2e-6)
-    flagged = step_record("numpy-bptt", 16, 4, 2, 40e-6, 2e-6, status="flagged")
-    failed = step_record("numpy-bptt", 16, 4, 4, 40e-6, 2e-6, status="failed")
-    for rec in (ok, flagged, failed):
-        results.save_point(run, rec)
-    assert results.done_point_ids(run) == {ok["point_id"], flagged["point_id"]}
+def test_time_to_target_on_both_clocks(run_dir):
+    evals = results.tables(run_dir)["accuracy"]
+    target, best = analysis.accuracy_target(evals)
+    assert best == pytest.approx(1.0)
+    assert target == pytest.approx(analysis.TARGET_FRACTION)
+    runs = {a["impl"]: a for a in analysis.accuracy_runs([e for e in evals if e["machine"] == "alpha"], 0.6)}
+    assert runs["numpy-bptt"]["time_to_target"] == pytest.approx(2.0)  # accuracy 0.6 at the third evaluation
+    assert runs["numpy-bptt"]["time_to_target_steady"] == pytest.approx(2.0)
+    assert runs["jax-scan"]["time_to_target"] == pytest.approx(5.2)
+    assert runs["jax-scan"]["time_to_target_steady"] == pytest.approx(0.2)
+    assert runs["jax-scan"]["compile_seconds"] == pytest.approx(5.0)
 
 
-def test_atomic_write_leaves_nothing_behind_on_error(tmp_path):
-    class Boom:
-        def __str__(self):
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError):
-        results.atomic_write_csv(tmp_path / "x.csv", [{"a": Boom()}], ["a"])
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("target", [-0.5, 1.5, math.nan])
+def test_impossible_targets_are_refused(run_dir, target):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        analysis.accuracy_target(results.tables(run_dir)["accuracy"], target)
 
 
-def test_machine_json_keeps_every_session(tmp_path):
-    results.update_machine(tmp_path, {"threads_setting": 1})
-    results.update_machine(tmp_path, {"threads_setting": 2})
-    doc = json.loads((tmp_path / "machine.json").read_text())
-    assert [s["threads_setting"] for s in doc["sessions"]] == [1, 2]
-    assert doc["latest"]["threads_setting"] == 2
+def test_noise_drift_and_points_under_load(run_dir):
+    t = results.tables(run_dir)
+    drift = {w["impl"]: w for w in analysis.worker_noise(t["noise"])}
+    assert drift["numpy-bptt"]["drift"] == pytest.approx(1.2)
+    assert drift["numpy-bptt"]["drifted"]
+    assert drift["machine"]["drift"] == pytest.approx(1.0)
+    assert not drift["machine"]["drifted"]
+    cores = analysis.machine_cores(results.load_environment(run_dir))
+    assert cores == {"alpha": 2}
+    assert [(r["machine"], r["point_id"]) for r in analysis.loaded(t["summary"], cores)] == [LOADED]
 
 
-def test_resolve_run_picks_the_newest(tmp_path):
-    make_run(tmp_path / "20240101-000000-aaaaaaa", accuracy=False)
-    newest = make_run(tmp_path / "20250101-000000-bbbbbbb", accuracy=False)
-    assert results.resolve_run(None, tmp_path) == newest
-    assert results.resolve_run("20250101-000000-bbbbbbb", tmp_path) == newest
-    with pytest.raises(FileNotFoundError):
-        results.resolve_run("nope", tmp_path)
+def test_memory_growth_ratio(run_dir):
+    growth = {g["impl"]: g for g in analysis.memory_growth(results.tables(run_dir)["summary"])}
+    assert growth["numpy-bptt"]["rise_ratio"] == pytest.approx(2.0)
+    assert growth["torch-autograd"]["rise_ratio"] == pytest.approx(6.0)
+    assert growth["torch-autograd"]["rise_ratio"] > analysis.MEMORY_GROWTH_LIMIT
+    assert "jax-scan" not in growth  # epoch points measure no step peak
 
 
-def test_run_ids():
-    assert results.new_run_id("4211b91", "2025-01-02T03:04:05") == "20250102-030405-4211b91"
-    with pytest.raises(ValueError):
-        results.check_run_id("../escape")
+def test_csv_tables_read_back_with_their_types(run_dir):
+    from_points = analysis.load(run_dir)
+    shutil.rmtree(run_dir / results.POINTS)  # a committed run keeps only its CSVs
+    from_csv = analysis.load(run_dir)
+    for name in ("summary", "baseline", "peak", "accuracy", "noise"):
+        assert from_csv[name] == from_points[name], name
 
 
 # -- the report ----------------------------------------------------------------------------------------
 
-
-EXPECTED_PLOTS = [
-    "per_record_cost_t1.png",
-    "speedup_t1.png",
-    "overhead_marginal_t1.png",
-    "step_time_fit_t1.png",
-    "pct_of_peak_t1.png",
-    "first_call_t1.png",
-    "accuracy_vs_time_t1.png",
+SECTIONS = [
+    "Headline",
+    "Findings",
+    "Per-record cost against batch size",
+    "Fixed overhead and marginal cost",
+    "Share of the matmul peak",
+    "First call",
+    "Memory",
+    "Accuracy per second",
+    "Noise",
+    "Checks",
 ]
 
 
-@pytest.fixture(scope="module")
-def built_report(tmp_path_factory):
-    pytest.importorskip("pandas", reason="the report needs pandas (pip install 'rnnbench[report]')")
-    pytest.importorskip("matplotlib", reason="the report needs matplotlib (pip install 'rnnbench[report]')")
-    from rnnbench import report
+def test_report_structure_headline_and_plots(run_dir, report_deps):
+    from rnnbench.report import build_report
 
-    run = make_run(tmp_path_factory.mktemp("report") / "run")
-    path = report.build_report(run)
-    return run, path.read_text(encoding="utf-8")
-
-
-def test_report_builds_every_plot(built_report):
-    run, text = built_report
-    for name in EXPECTED_PLOTS:
-        png = run / "plots" / name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-        assert f"(plots/{name})" in text
-    assert not list((run / "plots").glob(".*"))  # no temporary files left
-
-
-def test_report_figures_come_from_the_data(built_report):
-    _, text = built_report
-    # numpy-bptt at H=16: 40 µs + B x 2 µs  -> at B=1, 42 µs per record, overhead share 40/42 = 95%
-    assert "At B=1 (H=16, T=4, threads=1) the cheapest step is numpy-bptt's, 42 µs per record" in text
-    assert "numpy-bptt 95% (40 µs + B x 2 µs; B* = 20)" in text
-    assert "torch-autograd 100% (300 µs + B x 1 µs; B* = 300)" in text
-    # numpy-bptt's epoch points: overhead / 4 per step
-    assert "numpy-bptt's fused train_epoch costs" in text
-    # accuracy: best 0.75 -> target 0.675, first reached at the evaluation with 0.75 (i = 4)
-    assert "Target accuracy 0.675" in text
-    assert "reached first by numpy-bptt with B=16 (threads=1), after 0.50 s of training" in text
-    assert "All 42 points passed their checks" in text or "All 42 sweep points passed" in text
-    assert "Test CPU" in text
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert headings(text) == SECTIONS
+    head = {r["call"]: r for r in table_after(text, "Headline")}
+    assert list(head) == ["numpy-bptt", "torch-autograd", "jax-scan (fused epoch)", "C baseline (1 thread)"]
+    call_s = cost_of("numpy-bptt", "step", 1)[0]
+    assert head["numpy-bptt"]["B=1"] == f"{fmt_time(call_s)} ({fmt_times(call_s / baseline_cost('alpha', 1))})"
+    per_record_32 = cost_of("torch-autograd", "step", 32)[0] / 32
+    assert head["torch-autograd"]["B=32"].startswith(fmt_time(per_record_32))
+    assert head["torch-autograd"]["best B"].endswith(f"B={max(BATCHES)}")
+    assert fmt_time(API_CHECK_S) in head["numpy-bptt"]["API check per call (at the smallest B)"]
+    findings = re.findall(r"^\d+\. (.+)$", section_text(text, "Findings"), flags=re.MULTILINE)
+    assert 1 <= len(findings) <= 10
+    assert all(re.search(r"\d", s) for s in findings)
+    assert {p.name for p in (run_dir / "plots").glob("*.png")} == {
+        "per_record_cost.png", "overhead_marginal.png", "pct_of_peak.png", "memory.png", "accuracy.png"
+    }  # fmt: skip
+    assert "issue" not in text.lower()
+    assert "docs/DESIGN.md" in text
+    assert "results/README.md" in text
 
 
-def test_report_cli(built_report, tmp_path):
-    from rnnbench.cli import main
+def test_report_tables_hold_the_derived_figures(run_dir, report_deps):
+    from rnnbench.report import build_report
 
-    run = make_run(tmp_path / "small", hidden=(16,), epoch_impl=None)
-    assert main(["report", str(run), "--target-accuracy", "0.5"]) == 0
-    assert "Target accuracy 0.500" in (run / "report.md").read_text()
-    assert main(["report", str(tmp_path / "missing")]) == 2
-
-
-def test_report_of_a_partial_run(tmp_path):
-    """An interrupted run (no accuracy, no peak, one implementation) still gets a report."""
-    pytest.importorskip("pandas", reason="the report needs pandas")
-    pytest.importorskip("matplotlib", reason="the report needs matplotlib")
-    from rnnbench import report
-
-    run = tmp_path / "partial"
-    for B in (1, 2, 4):
-        results.save_point(run, step_record("numpy-bptt", 16, 4, B, 40e-6, 2e-6))
-    text = report.build_report(run).read_text()
-    assert "per_record_cost_t1.png" in text
-    assert "no accuracy runs" in text
-    assert (run / "plots" / "overhead_marginal_t1.png").is_file()
+    text = build_report(run_dir, target=0.6).read_text(encoding="utf-8")
+    fit = {r["call"]: r for r in table_after(text, "Fixed overhead and marginal cost")}
+    assert fit["numpy-bptt"]["overhead per step"] == fmt_time(STEP_COST["numpy-bptt"][0])
+    memory = {r["call"]: r for r in table_after(text, "Memory")}
+    assert memory["torch-autograd"]["rise ratio"] == "6.00"
+    assert memory["numpy-bptt"]["rise ratio"] == "2.00"
+    accuracy = {r["call"]: r for r in table_after(text, "Accuracy per second")}
+    assert accuracy["jax-scan"]["to target"] == "5.2 s"
+    assert accuracy["jax-scan"]["to target, compilation excluded"] == "0.2 s"
+    noise = {r["worker"]: r for r in table_after(text, "Noise")}
+    assert noise["numpy-bptt"]["drift"].startswith("1.200")
+    assert noise["machine"]["drift"] == "1.000"
+    assert LOADED[1] in section_text(text, "Noise")
 
 
-def test_report_of_an_old_run_without_the_new_fields(built_report):
-    """built_report's records predate memory and compile_seconds; one thread count."""
-    _, text = built_report
-    assert "measured before rnnbench recorded them" in text  # no memory figures
-    assert "This run measured threads=1 only; to see 1 and 2 threads side by side, run " in text
-    assert "`rnnbench bench --threads 1,2`" in text
-    assert "predate compile_seconds" in text
-    assert "| compile_seconds |" in text
-    assert "after 0.50 s of training (wall clock, compilation included); with compilation left out" in text
-    # the issue's figures are shown, and a row per implementation present, even where not measured
-    assert "issue #5, measured outside rnnbench; noisy guide, not thresholds" in text
-    assert "This run measured none of these configurations" in text
-    for impl in IMPLS:
-        assert f"| 64 | 1 | {impl} |" in text
-    assert "| 64 | 1 | numpy-bptt (fused epoch) |" in text
+def test_two_machines_side_by_side(tmp_path, report_deps):
+    from rnnbench.report import build_report
 
-
-# a run that has it all: memory, threads 1 and 2, the issue's configurations, compile seconds
-RICH_IMPLS = {  # per H: (overhead, marginal) per step at threads=1; threads=2 halves the marginal
-    "numpy-bptt": {64: (130e-6, 10e-6), 256: (1e-3, 60e-6)},
-    "torch-autograd": {64: (700e-6, 10e-6), 256: (2e-3, 40e-6)},
-    "jax-scan": {64: (60e-6, 5e-6), 256: (0.5e-3, 30e-6)},
-}
-RICH_BATCHES = (1, 16, 256)
-PEAK = {1: 60.0, 2: 110.0}
-
-
-FLOOR_PER_RECORD = 5e-6  # the made-up plain-C floor: 5 µs per record at every shape
-
-
-def floor_record(H, T, B, threads, per_record):
-    """A plain-C floor point as harness.measure_floor writes it."""
-    point = harness.FloorPoint(H, T, B, threads)
-    summary = {
-        "run_id": "run",
-        "point_id": point.point_id,
-        "threads": threads,
-        "hidden": H,
-        "seq_len": T,
-        "batch": B,
-        "n_samples": 5,
-        "iterations": 100,
-        "median_s": per_record * B,
-        "q1_s": per_record * B,
-        "q3_s": per_record * B,
-        "min_s": per_record * B,
-        "per_record_median_s": per_record,
-        "per_record_iqr_s": 0.0,
-        "loss_first": 2.3,
-        "loss_last": 1.0,
-        "compiler": "cc (made up)",
-        "flags": "-O3",
-        "status": "ok",
+    run = make_run(tmp_path / "run", machines=("alpha", "beta"))
+    text = build_report(run).read_text(encoding="utf-8")
+    assert headings(text) == [*SECTIONS[:-1], "Machines side by side", "Checks"]
+    rows = table_after(text, "Machines side by side")
+    assert {(r["call"], r["machine"]) for r in rows} == {
+        (call, m) for call in ("numpy-bptt", "torch-autograd", "jax-scan (fused epoch)") for m in MACHINES
     }
-    return {"point_id": point.point_id, "kind": "floor", "run_id": "run", "status": "ok", "summary": summary}
+    for r in (r for r in rows if r["call"] == "numpy-bptt"):  # the same cost, each machine's own baseline
+        call_s = cost_of("numpy-bptt", "step", 1)[0]
+        assert r["B=1"] == f"{fmt_time(call_s)} ({fmt_times(call_s / baseline_cost(r['machine'], 1))})"
+    assert (run / "plots" / "machines.png").is_file()
+    assert {r["machine"] for r in table_after(text, "Headline")} == set(MACHINES)
 
 
-@pytest.fixture(scope="module")
-def rich_report(tmp_path_factory):
-    pytest.importorskip("pandas", reason="the report needs pandas")
-    pytest.importorskip("matplotlib", reason="the report needs matplotlib")
-    from rnnbench import report
+def test_two_batch_sizes_draw_no_fit(tmp_path, report_deps):
+    from rnnbench.report import build_report
 
-    run = tmp_path_factory.mktemp("rich") / "run"
-    for threads in (1, 2):
-        for impl, per_h in RICH_IMPLS.items():
-            for H, (a, b) in per_h.items():
-                for B in RICH_BATCHES:
-                    m = b / threads
-                    results.save_point(run, step_record(impl, H, 8, B, a, m, threads=threads, memory=True))
-                    if impl == "jax-scan":
-                        rec = step_record(impl, H, 8, B, a / 4, m, kind="epoch", threads=threads, memory=True)
-                        results.save_point(run, rec)
-        results.save_point(run, peak_record(PEAK[threads], threads))
-        for H in (64, 256):
-            for B in RICH_BATCHES:
-                results.save_point(run, floor_record(H, 8, B, threads, FLOOR_PER_RECORD))
-    for impl, c in (("numpy-bptt", 0.0), ("jax-scan", 0.2)):
-        for B in (1, 16):
-            results.save_point(run, accuracy_record(impl, B, 4.0 if B > 1 else 2.0, compile_seconds=c))
-    results.update_machine(run, {"threads_setting": 1, "device": "cpu"})
-    results.update_machine(run, {"threads_setting": 2, "device": "cpu"})
-    text = report.build_report(run).read_text(encoding="utf-8")
-    return run, text
+    run = make_run(tmp_path / "run", batches=(1, 8))
+    text = build_report(run).read_text(encoding="utf-8")
+    assert table_after(text, "Fixed overhead and marginal cost") == []
+    assert not (run / "plots" / "overhead_marginal.png").exists()
+    assert "B=32" not in table_after(text, "Headline")[0]  # no column of dashes for a B never measured
 
 
-def test_summary_csv_has_the_memory_columns(rich_report):
-    run, _ = rich_report
-    results.combine(run)
-    header = (run / "summary.csv").read_text().splitlines()[0].split(",")
-    for col in ("model_cache_bytes", "step_peak_bytes", "step_memory_method", "peak_rss_bytes", "rss_growth_bytes"):
-        assert col in header
-    assert "compile_seconds" in (run / "accuracy.csv").read_text().splitlines()[0].split(",")
+def test_failed_points_are_listed_and_left_out(tmp_path, report_deps):
+    from rnnbench.report import build_report
+
+    run = make_run(tmp_path / "run", failed=(("alpha", "numpy-bptt", 1),))
+    text = build_report(run).read_text(encoding="utf-8")
+    checks = table_after(text, "Checks")
+    assert [(r["point"], r["status"]) for r in checks] == [("step-numpy-bptt-cpu-t1-H16-T4-B1", "failed")]
+    head = {r["call"]: r for r in table_after(text, "Headline")}
+    assert head["numpy-bptt"]["B=1"] == "-"
 
 
-def test_report_memory_table_and_plot(rich_report):
-    run, text = rich_report
-    for threads in (1, 2):
-        png = run / "plots" / f"memory_t{threads}.png"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"(plots/memory_t{threads}.png)" in text
-    assert "- numpy-bptt: made-up allocator" in text
-    for impl in RICH_IMPLS:
-        assert f"### Memory: {impl}" in text
-    # H=256, T=8, B=256: cache 4 x 17 x 256 x 256 bytes = 4.46 MB; step peak 50 kB + 2 x the cache
-    cache = costmodel.bptt_cache_bytes(256, 8, 256)
-    assert cache == 4 * 17 * 256 * 256
-    peak = STEP_BASE + 2 * cache
-    row = f"| 1 | 256 | 8 | 256 | {cache / 1e6:.3g} | {peak / 1e6:.3g} | {peak / cache:.2f} | {(RSS_BEFORE + 3 * cache) / 1e6:.3g} |"
-    assert row in text
-    assert "| peak rise / cache rise | peak / cache at the largest B |" in text
-    assert "| 2.00 |" in text  # the made-up peak rises 2 x as fast as the cache
-    assert (
-        "From B=1 to B=256 (H=256, T=8, threads=2) a training step's peak memory rises 2.00x (numpy-bptt) to "
-        "2.00x (jax-scan) as much as the BPTT "
-        "cache: memory grows as B x T x H and nothing grows beyond it."
-    ) in text
+def test_a_run_with_only_its_csv_tables_gets_the_same_headline(run_dir, report_deps):
+    from rnnbench.report import build_report
+
+    before = table_after(build_report(run_dir).read_text(encoding="utf-8"), "Headline")
+    shutil.rmtree(run_dir / results.POINTS)
+    assert table_after(build_report(run_dir).read_text(encoding="utf-8"), "Headline") == before
 
 
-def test_report_threads_side_by_side(rich_report):
-    run, text = rich_report
-    assert "| impl | H | T | B | threads=1 | threads=2 | t2/t1 |" in text
-    assert "measured threads=1 only" not in text
-    # numpy-bptt H=64, B=256: (130 + 256 x 10) µs at 1 thread, (130 + 256 x 5) µs at 2
-    ratio = (130e-6 + 256 * 5e-6) / (130e-6 + 256 * 10e-6)
-    assert f"| numpy-bptt | 64 | 8 | 256 | 10.5 µs | 5.51 µs | {ratio:.2f} |" in text
-    assert "| jax-scan (fused epoch) | 64 | 8 | 1 |" in text
-    for threads in (1, 2):  # the per-thread-count plots stay
-        assert (run / "plots" / f"per_record_cost_t{threads}.png").is_file()
+@pytest.mark.parametrize("target", ["-0.5", "1.5", "nan"])
+def test_cli_refuses_an_impossible_target(run_dir, target, capsys):
+    from rnnbench import cli
+
+    assert cli.main(["report", str(run_dir), "--target-accuracy", target]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert target in err
+    assert not (run_dir / "report.md").exists()
 
 
-def test_report_reference_table(rich_report):
-    from rnnbench import report
+def test_cli_writes_the_report(run_dir, report_deps, capsys):
+    from rnnbench import cli
 
-    _, text = rich_report
-    assert "issue #5, measured outside rnnbench; noisy guide, not thresholds" in text
-    assert "This run measured none of these configurations" not in text
-    for impl in ("numpy-bptt", "torch-autograd", "jax-scan", "jax-scan (fused epoch)"):
-        for H, B in report.ISSUE5_REFERENCE["figures"]:
-            assert f"| {H} | {B} | {impl} |" in text
-    # numpy-bptt at H=64, B=1: 140 µs per record, the top of the issue's 85-140 µs: ratio 1.00
-    assert "| 64 | 1 | numpy-bptt | 140 µs | 70 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.50 |" not in text
-    # ... and 28x (t1) and 27x (t2) the made-up 5 µs C floor
-    assert "| 64 | 1 | numpy-bptt | 140 µs | 135 µs | NumPy fused BPTT 85-140 µs | 1.00 | 0.96 | 28.0 | 27.0 |" in text
-    assert "| 64 | 1 | plain C floor ~8 µs | 5 µs | 5 µs | best seen in Python" in text
-    assert "JAX jit step 45-85 µs" in text
-    assert "(no comparable figure)" in text  # jax-scan's step at H=256, B=256: the issue has none
+    assert cli.main(["report", str(run_dir), "--target-accuracy", "0.5"]) == 0
+    assert str(run_dir / "report.md") in capsys.readouterr().out
 
 
-def test_report_sets_each_call_beside_the_c_floor(rich_report):
-    run, text = rich_report
-    # jax-scan's fused epoch at H=64, B=1: (60 µs / 4 + 1 x 5 µs) per record = 20 µs, 4x the 5 µs floor
-    line = next(x for x in text.splitlines() if "plain-C floor measured in this run (H=64, T=8, threads=1" in x)
-    assert "at B=1 jax-scan (fused epoch) 4.0x" in line
-    assert "numpy-bptt 28.0x" in line  # 140 µs at B=1
-    results.combine(run)
-    floor_csv = (run / "floor.csv").read_text().splitlines()
-    assert floor_csv[0].split(",") == list(results.FLOOR_COLUMNS)
-    assert len(floor_csv) == 1 + 2 * 2 * len(RICH_BATCHES)
+def test_cli_names_a_missing_run(tmp_path, capsys):
+    from rnnbench import cli
 
-
-def test_report_peak_share_verdict(rich_report):
-    _, text = rich_report
-    assert "### % of the matmul peak at H=256, T=8, B=256" in text
-    flops = costmodel.step_flops(256, harness.SYNTH_VOCAB, harness.SYNTH_CLASSES, 8, 256)["flops_per_step"]
-    for threads in (1, 2):
-        pct = {}
-        for impl, per_h in RICH_IMPLS.items():
-            a, b = per_h[256]
-            pct[impl] = 100 * flops / (a + 256 * b / threads) / 1e9 / PEAK[threads]
-        epoch = 100 * flops / (0.5e-3 / 4 + 256 * 30e-6 / threads) / 1e9 / PEAK[threads]
-        fastest = max(epoch, *pct.values())
-        line = next(x for x in text.splitlines() if x.startswith(f"- threads={threads} (peak"))
-        assert f"reaches {fastest:.1f}% of the peak" in line
-        assert f"Fastest at 50% or more: {'yes' if fastest >= 50 else 'no'}." in line
-        low = min(epoch, *pct.values()) < 25
-        assert ("Every implementation at 25% or more: no (below 25%:" in line) == low
-
-
-def test_report_accuracy_with_compile_seconds(rich_report):
-    run, text = rich_report
-    assert (run / "plots" / "accuracy_vs_time_t1.png").is_file()
-    assert "predate compile_seconds" not in text
-    # jax-scan B=16: evaluations every 0.25 s, the target 0.675 at the 5th (1.00 s), 0.2 s of it compiling
-    row = next(x for x in text.splitlines() if x.startswith("| jax-scan | 1 | 16 |"))
-    assert "| 0.20 |" in row
-    assert "| 1.00 s | 0.80 s |" in row
-    row = next(x for x in text.splitlines() if x.startswith("| numpy-bptt | 1 | 16 |"))
-    assert "| 0.00 |" in row
-    assert "| 1.00 s | 1.00 s |" in row
-    assert "with compilation left out, first is jax-scan with B=16 (threads=1), after 0.80 s" in text
+    assert cli.main(["report", "nothing-here", "--results-dir", str(tmp_path)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -1,29 +1,53 @@
-"""Turn a benchmark run into results/<run-id>/report.md with PNG plots in results/<run-id>/plots/.
+"""Turn a benchmark run into <run>/report.md with its plots in <run>/plots/.
 
-Plots (one set per thread setting): per-record cost against batch size (log-log, a line per
-implementation, a panel per hidden size and sequence length), speed-up over B=1, fixed overhead against
-marginal per-record cost (the fit time_per_step(B) = overhead + B * marginal) and the fit against the
-measured medians, percent of this machine's matmul peak, first-call (tracing / compilation) times,
-memory against batch size (the peak of one training step as its framework accounts it, beside the
-BPTT cache formula), and
-validation accuracy against training seconds, with and without compilation. Tables of the headline
-figures, threads side by side, the run beside the reference figures of issue #5, and sentences that
-say what they mean: every number in them comes from the run's data (the issue's figures excepted,
-and labelled so).
+The report opens with a headline table (per implementation, machine and thread count: the per-record
+cost at B=1, 32 and the best B, against the single-thread C baseline and the matmul peak, and the
+public API's price per call), then at most ten findings, then a section per question: cost against
+batch size, fixed overhead against marginal cost, share of the peak, first call, memory, accuracy per
+second, noise, machines side by side (when the run holds several), and the checks.
 
 examples:
   rnnbench report                       the newest run in results/
   rnnbench report 20250101-120000-4211b91 --target-accuracy 0.7
 """
 
-# The package splits the report by job (reading, deriving, plotting, tables, sentences, assembling);
-# these are the names the rest of rnnbench and its tests use. Every module imports pandas and
-# matplotlib inside its functions, so that `rnnbench --help` stays fast and works without them.
 from __future__ import annotations
 
-from rnnbench.report.build import build_report
-from rnnbench.report.command import add_arguments, run
-from rnnbench.report.formatting import fmt_time
-from rnnbench.report.reference import ISSUE5_REFERENCE
+import argparse
+import sys
 
-__all__ = ["ISSUE5_REFERENCE", "add_arguments", "build_report", "fmt_time", "run"]
+from rnnbench import results
+from rnnbench.report.build import build_report
+from rnnbench.units import fmt_time  # noqa: F401  (older callers import it from here)
+
+__all__ = ["add_arguments", "build_report", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("run_dir", nargs="?", default=None, metavar="RUN", help="run folder or run id (default: the newest run)")
+    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add(
+        "--target-accuracy",
+        type=float,
+        default=None,
+        metavar="ACC",
+        help="validation accuracy (0 to 1) that time-to-target refers to (default: 0.9 x the run's best)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 with the report's path printed; 2 with one line for a missing run, an impossible target or a
+    missing plotting library."""
+    try:
+        path = build_report(results.resolve_run(args.run_dir, args.results_dir), target=args.target_accuracy)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"rnnbench report: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(
+            f"rnnbench report: error: {e} (the plots need matplotlib: pip install 'rnnbench[report]')", file=sys.stderr
+        )
+        return 2
+    print(f"report: {path}")
+    return 0

@@ -1,58 +1,108 @@
-"""Assembling report.md: read the run, draw its figures, and write its sections in order."""
+"""Reading a run and what the report shows of it, then writing report.md and its plots.
+
+Every figure comes from rnnbench.analysis; this module only gathers them (`Run`) and decides what
+exists to show: a section whose data the run lacks is left out or says so in one line.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import results
-from rnnbench.report import derived, load, sections
-from rnnbench.report.findings import findings
-from rnnbench.report.plot_layout import impl_colors
-from rnnbench.report.plots import draw_figures
+from rnnbench import analysis, results
+from rnnbench.atomic import atomic_write_text
 
 
-def build_report(run_dir: str | Path, target: float | None = None, target_fraction: float = 0.9) -> Path:
-    """Write run_dir/report.md and run_dir/plots/*.png from the run's data; return report.md's path."""
-    import matplotlib
+@dataclass
+class Run:
+    """A run as the report reads it: its tables and the figures analysis derives from them."""
 
-    matplotlib.use("Agg")  # files only: no display is needed, nor wanted on a benchmark machine
-    import matplotlib.pyplot as plt
+    run_dir: Path
+    run_id: str
+    manifest: dict
+    environment: dict[str, list[dict]]  # machine -> its worker sessions
+    tables: dict[str, list[dict]]
+    configs: list[dict]  # analysis.configs: every configuration of every shape
+    shape: tuple[int, int] | None  # the (H, T) of the tables (analysis.headline_shape)
+    fits: list[dict]
+    growth: list[dict]
+    target: float | None
+    best_accuracy: float | None
+    accuracy: list[dict]  # analysis.accuracy_runs
+    noise: list[dict]  # analysis.worker_noise
+    loaded: list[dict]  # step/epoch rows measured under load
+    cores: dict[str, int]
+    problems: list[dict] = field(default_factory=list)  # points whose status is not ok
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
+    @property
+    def machines(self) -> list[str]:
+        found = {r["machine"] for rows in self.tables.values() for r in rows}
+        return sorted(found | set(self.environment))
+
+    def at_shape(self, items: list[dict]) -> list[dict]:
+        """The items (configs, fits, growth rows) at the tables' shape."""
+        return [c for c in items if (int(c["hidden"]), int(c["seq_len"])) == self.shape]
+
+
+def read_run(run_dir: str | Path, target: float | None = None) -> Run:
+    """Everything the report shows of run_dir. Raises FileNotFoundError for a folder with no results
+    and ValueError for an impossible target accuracy."""
     run_dir = Path(run_dir)
-    frames = load.load_frames(run_dir)
-    summary, fit, peak = frames["summary"], frames["fit"], frames["peak"]
-    step = load.usable_points(summary)
-    floor = load.usable_floor(frames["floor"])
-    acc = load.with_both_clocks(frames["accuracy"])
-    target, best_acc = derived.accuracy_target(acc, target, target_fraction)
-    best_peak = derived.best_peak_by_threads(peak)
-
-    colors = impl_colors(set(summary.impl) | set(acc.impl))
-    figures = draw_figures(plt, colors, run_dir / "plots", step, fit, acc, best_peak, target, floor)
-
-    headline = derived.headline_rows(step)
-    acc_rows = derived.accuracy_rows(acc, target)
-    sentences = findings(step, fit, headline, acc_rows, target, best_peak, derived.check_counts(summary), floor)
-
-    md = [
-        *sections.title_section(_run_id(summary, run_dir)),
-        *sections.environment_section(run_dir),
-        *sections.findings_section(sentences),
-        *sections.per_record_cost_section(headline, figures),
-        *sections.speedup_section(figures),
-        *sections.threads_section(step),
-        *sections.overhead_section(fit, figures),
-        *sections.efficiency_section(peak, figures),
-        *sections.reference_section(step, derived.impl_kinds(summary), best_peak, floor),
-        *sections.first_call_section(step, figures),
-        *sections.memory_section(step, figures),
-        *sections.accuracy_section(acc, acc_rows, target, best_acc, load.compile_recorded(frames["accuracy"]), figures),
-        *sections.checks_section(summary),
-        *sections.files_section(),
-    ]
-    return results.atomic_write_text(run_dir / "report.md", "\n".join(md))
+    tables = analysis.load(run_dir)
+    if not any(tables.values()):
+        raise FileNotFoundError(f"{run_dir} holds no benchmark results (no point files and no CSV tables)")
+    target, best = analysis.accuracy_target(tables["accuracy"], target)
+    summary = tables["summary"]
+    environment = results.load_environment(run_dir)
+    cores = analysis.machine_cores(environment)
+    points = results.read_points(run_dir)
+    return Run(
+        run_dir=run_dir,
+        run_id=next((r["run_id"] for r in summary if r.get("run_id")), None) or run_dir.name,
+        manifest=results.read_manifest(run_dir),
+        environment=environment,
+        tables=tables,
+        configs=analysis.configs(analysis.enrich(summary, tables["peak"], tables["baseline"])),
+        shape=analysis.headline_shape(summary),
+        fits=analysis.fits(summary),
+        growth=analysis.memory_growth(summary),
+        target=target,
+        best_accuracy=best,
+        accuracy=analysis.accuracy_runs(tables["accuracy"], target),
+        noise=analysis.worker_noise(tables["noise"]),
+        loaded=analysis.loaded(summary, cores),
+        cores=cores,
+        problems=_problems(points.records, tables),
+        unreadable=points.unreadable,
+    )
 
 
-def _run_id(summary, run_dir: Path) -> str:
-    """The run id the points carry; the folder's name for points that carry none."""
-    return (summary.run_id.dropna().iloc[0] if summary.run_id.notna().any() else None) or run_dir.name
+def _problems(point_records: list[dict], tables: dict[str, list[dict]]) -> list[dict]:
+    """machine, point_id, status, problems of every point that is not ok: from the point files, or
+    from the summary and baseline tables of a run that keeps only its CSVs."""
+    if point_records:
+        rows = [
+            {"machine": p["machine"], "point_id": p["point_id"], "status": p.get("status")}
+            | {"problems": [*_listed(p, "problems"), *_listed(p, "flags"), *_listed(p, "skipped")]}
+            for p in point_records
+        ]
+    else:
+        rows = [r for name in ("summary", "baseline") for r in tables[name]]
+    return [r for r in rows if r.get("status") not in ("ok", None)]
+
+
+def _listed(point: dict, what: str) -> list[str]:
+    """A point's checks[what] as a list of lines (a skip reason is one text)."""
+    value = point.get("checks", {}).get(what) or []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def build_report(run_dir: str | Path, target: float | None = None) -> Path:
+    """Write run_dir/report.md and run_dir/plots/*.png from the run's data; return report.md's path.
+    target: the validation accuracy that time-to-target refers to (default: 0.9 x the run's best)."""
+    from rnnbench.report import plots, sections
+
+    run = read_run(run_dir, target)
+    figures = plots.draw(run, run.run_dir / "plots")
+    return atomic_write_text(run.run_dir / "report.md", sections.markdown(run, figures))
