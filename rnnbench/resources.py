@@ -5,9 +5,10 @@ step memory in tests/test_train.py:
 
     parameters    itemsize x P x (3 + optimizer slots): the parameters, their gradients, the copy handed
                   back at the end, and Adam's two moments (SGD momentum: one)
-    training step itemsize x B x T x (4H + V_in): the BPTT cache grows as B x T x H (inputs gathered,
-                  hidden states, their gradients, and a temporary), plus a one-hot input row per token
-                  where the implementation builds one (V_in = V, else 0)
+    training step itemsize x B x T x (kH + V_in): the BPTT cache grows as B x T x H (inputs gathered,
+                  hidden states, their gradients, temporaries: k = 4, and 7 for jax-scan, whose compiled
+                  step keeps more buffers alive), plus a one-hot input row per token where the
+                  implementation builds one (V_in = V, else 0)
     evaluation    itemsize x B x T x (2H + V_in) for the largest evaluation batch (forward only)
 
 P = HV + H^2 + H + CH + C. Available memory is the kernel's MemAvailable, or what a cgroup limit leaves if
@@ -28,6 +29,7 @@ import impls
 ONE_HOT_ALWAYS: frozenset[str] = frozenset({"torch-nnrnn"})
 ONE_HOT_SMALL_VOCAB: dict[str, int] = {"numpy-bptt": 512}
 OPTIMIZER_SLOTS: dict[str, int] = {"adam": 2, "momentum": 1, "sgd": 0}
+CACHE_UNITS, CACHE_UNITS_BY_IMPL = 4, {"jax-scan": 7}  # B x T x H arrays a training step holds at once
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def estimate(
     else:
         copies = 3 + OPTIMIZER_SLOTS[optimizer]
         B, T = train_shape.records, train_shape.tokens
-        step = itemsize * B * (T * (4 * H + one_hot) + H + 2 * C)
+        units = CACHE_UNITS_BY_IMPL.get(impl, CACHE_UNITS)
+        step = itemsize * B * (T * (units * H + one_hot) + H + 2 * C)
     B, T = eval_shape.records, eval_shape.tokens
     evaluation = itemsize * B * (T * (2 * H + one_hot) + C)
     return MemoryEstimate(

@@ -130,6 +130,15 @@ class TrainConfig:
             raise InputError(f"dtype must be one of {impls.DTYPES}, got {self.dtype!r}")
         self.optimizer_spec()
         self.clip_spec()
+        for split, fraction, data in (
+            ("val", self.val_fraction, self.val_data),
+            ("test", self.test_fraction, self.test_data),
+        ):
+            if data is not None and fraction:
+                raise InputError(
+                    f"--{split}-fraction {fraction} and --{split}-data exclude each other: the separate data "
+                    f"replaces that split (leave --{split}-fraction out)"
+                )
         split_fractions(self.val_fraction, self.test_fraction, self.val_data, self.test_data)
 
     def optimizer_state(self) -> str:
