@@ -143,7 +143,8 @@ class Batch:
                 f"lengths and labels must have shape (B,) = ({B},) to match tokens {tokens.shape}, "
                 f"got lengths {lengths.shape} and labels {labels.shape}"
             )
-        if lengths.min() < 1 or lengths.max() > T:
+        shortest, longest = int(lengths.min()), int(lengths.max())
+        if shortest < 1 or longest > T:
             bad = lengths[(lengths < 1) | (lengths > T)]
             raise InputError(f"lengths must be in [1, T_max={T}], got {bad.tolist()[:5]}")
         if tokens.min() < 0:
@@ -156,6 +157,10 @@ class Batch:
         # Cached so that the per-step range check against a config costs two comparisons.
         object.__setattr__(self, "max_token", int(tokens.max()))
         object.__setattr__(self, "max_label", int(labels.max()))
+        # Cached so that a step can trim padding past the longest record, and skip masking when every
+        # record is that long, without reductions of its own.
+        object.__setattr__(self, "min_length", shortest)
+        object.__setattr__(self, "max_length", longest)
 
     @property
     def size(self) -> int:

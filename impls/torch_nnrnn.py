@@ -19,7 +19,7 @@ state h_n is h at each record's own length, in the batch's order; a batch whose 
 bias_hh_l0 is zero and outside the optimizer; it still requires grad, so its gradient (which equals
 b_h's, as both are added to the same pre-activation) can be checked (tests/test_torch_specific.py).
 
-Parameters and optimizer: see torch_autograd.TorchImpl. On the CPU the five trained nn parameters
+Parameters and optimizer: see torch_common.TorchImpl. On the CPU the five trained nn parameters
 are views of the flat buffer the optimizer updates; on CUDA cuDNN keeps nn.RNN's weights in a buffer
 of its own layout, so they are copied from the flat buffer after each update (one multi-tensor copy).
 """
@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from impls.core import PARAM_NAMES
-from impls.torch_autograd import DeviceBatch, TorchImpl
+from impls.torch_common import DeviceBatch, TorchImpl
 
 # The nn attributes (module, name) that hold each canonical parameter, in PARAM_NAMES order.
 NN_NAMES = (
@@ -68,7 +68,7 @@ class TorchNNRNN(TorchImpl):
     def _after_update(self) -> None:
         if not self.aliased:
             with torch.no_grad():
-                torch._foreach_copy_(self.trained, list(self.views.values()))
+                torch._foreach_copy_(self.trained, self.view_list)
 
     def _one_hot(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (...) int64 -> (..., V) one-hot rows in the model dtype."""

@@ -16,7 +16,8 @@ torch = pytest.importorskip("torch", reason="the torch implementations need torc
 import torch.nn.functional as F
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_
 
-from impls.torch_autograd import FlatOptimizer, batch_to_device, rnn_logits
+from impls.torch_autograd import rnn_logits
+from impls.torch_common import FlatOptimizer, batch_to_device
 
 TORCH_IMPLS = ["torch-autograd", "torch-nnrnn"]
 CUDA = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")]
@@ -70,6 +71,32 @@ def test_each_input_path_matches_reference(name, nonlinearity, layout):
     (loss, grads), (ref_loss, ref_grads) = model.loss_and_grads(batch), ref.loss_and_grads(batch)
     assert abs(loss - ref_loss) <= tolerances.FLOAT64 * abs(ref_loss)
     assert_params_close(grads, ref_grads, tolerances.FLOAT64, "grad")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout", ["ragged", "full", "overpadded"])
+def test_batch_to_device_trims_and_lays_out_time_major(layout, device):
+    """tokens (T, B) with T the longest record's length, labels (B,); lengths only when some record is
+    shorter than T. The tensors are the model's to use: on the CPU too they do not wrap the Batch's
+    read-only arrays."""
+    config = config64()
+    batch = batch_for(layout, config, seed=3)
+    longest = int(batch.lengths.max())
+    b = batch_to_device(batch, torch.device(device))
+    np.testing.assert_array_equal(b.tokens.cpu().numpy(), batch.tokens[:, :longest].T)
+    np.testing.assert_array_equal(b.labels.cpu().numpy(), batch.labels)
+    assert b.tokens.device.type == b.labels.device.type == device
+    assert b.ragged == (layout != "full")
+    if b.ragged:
+        np.testing.assert_array_equal(b.lengths.cpu().numpy(), batch.lengths)
+        assert b.lengths.device.type == device
+        np.testing.assert_array_equal(b.lengths_host.numpy(), batch.lengths)
+        assert b.lengths_host.device.type == "cpu"
+    else:
+        assert b.lengths is None
+        assert b.lengths_host is None
+    assert not np.shares_memory(b.tokens.cpu().numpy(), batch.tokens)
+    assert not np.shares_memory(b.labels.cpu().numpy(), batch.labels)
 
 
 @pytest.mark.parametrize("name", TORCH_IMPLS)
