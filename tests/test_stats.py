@@ -93,6 +93,17 @@ def test_known_shift_is_flagged_and_nothing_else(seed):
     assert [i for i, v in verdicts.items() if v.status == "improved"] == list(range(10, 20))
 
 
+def test_lone_regression_among_a_sweep_is_flagged():
+    """One configuration 2x slower among 199 unchanged ones, 9 rounds a side: Benjamini-Hochberg then asks
+    p <= 0.05 / 200, which the exact Mann-Whitney test reaches with 9 rounds and the normal approximation
+    cannot."""
+    changes = dict(null_sweep(0, 9, 40, 1.0))
+    changes["slow"] = compare_runs(np.random.default_rng(9), 9, 40, shift=2.0)
+    verdicts = judge(changes, threshold=1.10)
+    assert flagged(verdicts) == ["slow"]
+    assert verdicts["slow"].status == "regressed"
+
+
 def test_ratio_and_interval_bracket_the_shift():
     a, ra = synthetic_run(np.random.default_rng(0), 15, 10)
     b, rb = synthetic_run(np.random.default_rng(1), 15, 10, shift=2.0)
