@@ -4,12 +4,15 @@
     nox -s bench             # the main job: quick benchmark profile, then the report
     nox -s bench -- --profile full --impl jax-scan
     nox -s tests_gpu         # the CUDA cases, on a machine that has CUDA
+    nox -s mutants           # mutation campaign over impls/ against the NumPy and torch tests (slow)
 
 Environments are plain virtualenvs built by pip: uv does not see the local torch==2.13.0 CPU wheel
 and would download a multi-GB CUDA build instead.
 """
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -49,6 +52,16 @@ def tests_gpu(session: nox.Session) -> None:
     """The CUDA cases (marker `cuda`); they skip, saying why, where CUDA is absent."""
     install_with(session, "torch,jax", "test")
     session.run("pytest", "tests", "-m", "cuda", "-rs", "--benchmark-disable", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation campaign (mutmut): each mutant is one small change to impls/ ([tool.mutmut] in pyproject.toml
+    says which files and which tests); the counts printed at the end say how many the tests killed. Work files
+    go to mutants/. `nox -s mutants -- "impls.numpy_bptt*"` runs only the mutants whose names match."""
+    install_with(session, "torch", "mutants")
+    session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 1), *session.posargs)
+    session.run("mutmut", "results")
 
 
 @nox.session(python=PYTHON)
