@@ -267,7 +267,11 @@ def run(args: argparse.Namespace) -> int:
         f"{f', shard {p.shard}' if p.shard else ''} -> {run_dir}"
         f"\n{todo} points to measure"
         + (f", {p.already_done} already done" if p.already_done else "")
-        + (f", in {len(p.jobs)} jobs (executor {p.execution.name})" if p.execution.name != "here" else ""),
+        + (
+            f", in {len(p.jobs)} job{'s' * (len(p.jobs) != 1)} (executor {p.execution.name})"
+            if p.execution.name != "here"
+            else ""
+        ),
         flush=True,
     )
     started = time.perf_counter()

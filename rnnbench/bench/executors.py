@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,7 @@ SUBMITIT_BACKENDS = ("local", "debug", "slurm")
 JOBS_FOLDER = "jobs"  # under the run folder: submitit's job files and each job's log
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would stop a sweep; a week stops none
 DEFAULT_SLURM_TIME_MIN = 60
+SCHEDULER_POLL_S = 60.0  # how often SLURM is asked about jobs that have not written their result
 INSTALL_HINT = "pip install 'rnnbench[cluster]'"
 
 
@@ -85,8 +87,11 @@ def check_options(options: ExecutorOptions) -> None:
         raise ValueError(f"{', '.join(stray)} only {verb} to --executor slurm, not to --executor {options.name}")
     if options.name in SUBMITIT_BACKENDS and not submitit_available():
         raise ValueError(f"--executor {options.name} needs submitit, which is not installed ({INSTALL_HINT})")
-    if options.name == "slurm" and shutil.which("sbatch") is None:
-        raise ValueError("--executor slurm needs SLURM's sbatch, which is not on PATH here (run from a login node)")
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]  # submitit looks for both
+    if options.name == "slurm" and missing:
+        raise ValueError(
+            f"--executor slurm needs SLURM's {' and '.join(missing)}, not on PATH here (submit from a login node)"
+        )
 
 
 def submitit_available() -> bool:
@@ -276,6 +281,8 @@ class HereExecutor:
 class SubmititHandle:
     """A submitit job: its state from submitit, its outcome from the result it pickled."""
 
+    _last_asked = 0.0  # when the scheduler was last asked (submitit's own watcher may wait 10 minutes)
+
     def __init__(self, job: ShardJob, backend: str, submitted) -> None:
         self.job, self.backend, self._job = job, backend, submitted
         self.job_id = str(submitted.job_id)
@@ -284,7 +291,11 @@ class SubmititHandle:
         self.errors = None if backend == "debug" else str(submitted.paths.stderr)
 
     def done(self) -> bool:
-        return bool(self._job.done())
+        # a job that died leaves no result file: ask the scheduler itself now and then
+        force = self.backend == "slurm" and time.monotonic() - SubmititHandle._last_asked > SCHEDULER_POLL_S
+        if force:
+            SubmititHandle._last_asked = time.monotonic()
+        return bool(self._job.done(force_check=force))
 
     def outcome(self) -> JobOutcome:
         from submitit.core.utils import UncompletedJobError

@@ -234,7 +234,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     sweep = make_sweep(args)
     everything = pts.all_points(sweep)
     run_dir = run_folder(args, sweep)
-    if execution.name != "here" and not args.resume:  # how it was submitted: --resume keeps the jobs
+    if (execution.name != "here" or execution.jobs > 1) and not args.resume:  # --resume keeps the jobs
         results.write_manifest(run_dir, results.read_manifest(run_dir) | {"execution": asdict(execution)})
     execution = resumed_jobs(args, run_dir, execution)
     if shard:
