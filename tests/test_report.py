@@ -118,7 +118,7 @@ def noise_point(machine, impl, start_s, end_s, threads=1) -> dict:
     return record(machine, point_id, "noise", {"noise": rows})
 
 
-def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple = ()) -> Path:
+def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple = (), accuracy=True) -> Path:
     """A complete made-up run: per machine, numpy-bptt and torch-autograd steps, jax-scan's fused epoch,
     the C baseline and peak, accuracy runs and noise; `failed`: (machine, impl, B) points that failed."""
     results.write_manifest(run_dir, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
@@ -134,7 +134,8 @@ def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple 
             for impl in STEP_COST:
                 status = "failed" if (machine, impl, B) in failed else "ok"
                 points.append(step_point(machine, impl, B, status=status, growth=6 if impl == "torch-autograd" else 2))
-        points += [accuracy_point(machine, "numpy-bptt", 1, 1.0), accuracy_point(machine, "jax-scan", 1, 0.1, 5.0)]
+        if accuracy:
+            points += [accuracy_point(machine, "numpy-bptt", 1, 1.0), accuracy_point(machine, "jax-scan", 1, 0.1, 5.0)]
         for p in points:
             results.save_point(run_dir, p)
     results.combine(run_dir)
@@ -360,6 +361,20 @@ def test_two_batch_sizes_draw_no_fit(tmp_path, report_deps):
     assert table_after(text, "Fixed overhead and marginal cost") == []
     assert not (run / "plots" / "overhead_marginal.png").exists()
     assert "B=32" not in table_after(text, "Headline")[0]  # no column of dashes for a B never measured
+
+
+@pytest.mark.parametrize(("batches", "accuracy"), [((1,), True), ((), True), (BATCHES, False)])
+def test_partial_runs_get_the_sections_their_data_allow(tmp_path, report_deps, batches, accuracy):
+    """One batch size, an accuracy-only run (--skip-sweep), a sweep without accuracy (--skip-accuracy)."""
+    from rnnbench.report import build_report
+
+    run = make_run(tmp_path / "run", batches=batches, accuracy=accuracy)
+    text = build_report(run).read_text(encoding="utf-8")
+    assert ("Headline" in headings(text)) == bool(batches)
+    assert ("Accuracy per second" in headings(text)) == accuracy
+    assert (run / "plots" / "accuracy.png").exists() == accuracy
+    assert (run / "plots" / "per_record_cost.png").exists() == bool(batches)
+    assert not (run / "plots" / "overhead_marginal.png").exists() or len(batches) >= analysis.FIT_MIN_BATCHES
 
 
 def test_failed_points_are_listed_and_left_out(tmp_path, report_deps):

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from rnnbench import analysis, results
 from rnnbench.atomic import atomic_write_text
-from rnnbench.units import fmt_time  # noqa: F401  (older callers import it from here)
 
 __all__ = ["Run", "add_arguments", "build_report", "read_run", "run"]
 

@@ -160,7 +160,7 @@ def overhead_marginal(plt, run, colors):
         (x0, x1), (y0, y1) = (min(xs) / 4, max(xs) * 4), (min(ys) / 4, max(ys) * 4)
         for b_star in (1, 4, 16, 64, 256, 1024):
             ax.plot([x0, x1], [x0 * b_star, x1 * b_star], "-", color="grey", lw=0.6, alpha=0.6)
-            xm = min(max(math.sqrt(x0 * x1), y0 / b_star), y1 / b_star)  # a point of the diagonal in view, if any
+            xm = min(max(math.sqrt(x0 * x1), 1.5 * y0 / b_star), y1 / b_star / 1.5)  # on the diagonal, in view
             ax.annotate(f"B*={b_star}", (xm, xm * b_star), fontsize=7, color="grey", annotation_clip=True)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)

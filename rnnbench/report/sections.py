@@ -153,6 +153,8 @@ def per_record(run, figures) -> str:
 
 def overhead(run, figures) -> str:
     title = "Fixed overhead and marginal cost"
+    if not run.configs:
+        return ""
     if not (fits := run.at_shape(run.fits)):
         return section(
             title, f"No configuration has {analysis.FIT_MIN_BATCHES} batch sizes or more: no line is fitted.\n"
@@ -371,11 +373,8 @@ def findings(run) -> list[str]:
         )
     if growth := [g for g in run.growth if g["rise_ratio"] == g["rise_ratio"]]:  # not NaN
         g = max(growth, key=lambda g: g["rise_ratio"])
-        grows = (
-            "something besides the cache grows with B"
-            if g["rise_ratio"] > analysis.MEMORY_GROWTH_LIMIT
-            else "the cache is what grows"
-        )
+        limit = analysis.MEMORY_GROWTH_LIMIT
+        grows = "something besides the cache grows with B" if g["rise_ratio"] > limit else f"within {limit:g}x"
         out.append(
             f"The step peak of {label(g)} at H={g['hidden']}, T={g['seq_len']} rises {g['rise_ratio']:.2f}x as fast "
             f"as the BPTT cache, the most of all: {grows}."
