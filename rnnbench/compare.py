@@ -508,12 +508,15 @@ def _fmt_pct(x) -> str:
 
 def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
     unit = "x C baseline" if normalised else "per record"
+    with_device = any(r.fields["device"] != "cpu" for r in rows)
     header = ["impl", "kind", "threads", "H", "T", "B", f"A {unit}", f"B {unit}", "B/A [95% CI]", "p adj", "verdict"]
+    header = header[:1] + ["device"] * with_device + header[1:]
     header = (["machine"] if with_machine else []) + header + (["A %peak", "B %peak"] if normalised else []) + ["note"]
     lines = [header]
     for r in rows:
         f, v = r.fields, r.verdict
-        line = [f["impl"], f["kind"], str(f["threads"]), str(f["hidden"]), str(f["seq_len"]), str(f["batch"])]
+        line = [f["impl"], *[f["device"]] * with_device, f["kind"], str(f["threads"])]
+        line += [str(f["hidden"]), str(f["seq_len"]), str(f["batch"])]
         line += [_fmt_value(r.a, normalised), _fmt_value(r.b, normalised), _fmt_ratio(v.change)]
         line += [f"{v.p_adjusted:.2g}", v.status.upper() if v.status == "regressed" else v.status]
         line = ([f["machine"]] if with_machine else []) + line

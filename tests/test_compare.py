@@ -38,10 +38,12 @@ def _blank(row_type) -> dict:
     return dict.fromkeys(records.columns(row_type))
 
 
-def step_record(rng, machine, impl, B, cost, *, kind="step", threads=1, status="ok", load=1.0, run_id="r"):
+def step_record(
+    rng, machine, impl, B, cost, *, kind="step", threads=1, status="ok", load=1.0, run_id="r", device="cpu"
+):
     """A step point's record: ROUNDS rounds of PER_ROUND calls of made-up per-record seconds around cost."""
-    point_id = f"{kind}-{impl}-cpu-t{threads}-H{H}-T{T}-B{B}"
-    key = {"run_id": run_id, "machine": machine, "point_id": point_id, "impl": impl, "device": "cpu"}
+    point_id = f"{kind}-{impl}-{device}-t{threads}-H{H}-T{T}-B{B}"
+    key = {"run_id": run_id, "machine": machine, "point_id": point_id, "impl": impl, "device": device}
     key |= {"threads": threads, "hidden": H, "seq_len": T, "batch": B}
     drift = rng.lognormal(0.0, ROUND_DRIFT, ROUNDS)  # (ROUNDS,)
     per_record = cost * np.repeat(drift, PER_ROUND) * rng.lognormal(0.0, CALL_CV, ROUNDS * PER_ROUND)
@@ -227,6 +229,19 @@ def test_kind_selects_the_points(tmp_path, capsys):
     assert "6 configurations compared" in capsys.readouterr().out
     assert main(["compare", str(a), str(b), "--kind", "epoch"]) == 1
     assert "1 configurations compared" in capsys.readouterr().out
+
+
+def test_devices_are_told_apart(tmp_path, capsys):
+    a = make_run(tmp_path / "a", 1)
+    make_run(tmp_path / "a", 3, costs={("torch-autograd", 8): 1e-6}, device="cuda")
+    b = make_run(tmp_path / "b", 2)
+    make_run(tmp_path / "b", 4, costs={("torch-autograd", 8): 2e-6}, device="cuda")
+    assert main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "7 configurations compared" in out
+    flagged = [line for line in out.splitlines() if "REGRESSED" in line]
+    assert len(flagged) == 1
+    assert flagged[0].split()[:3] == ["torch-autograd", "cuda", "step"]
 
 
 def test_failed_points_are_left_out(tmp_path, capsys):
