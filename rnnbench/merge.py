@@ -93,8 +93,8 @@ def code_differences(sources: list[Source]) -> list[str]:
     for other in sources[1:]:
         if not other.manifest:
             out.append(f"{other.name} has no run.json, so its code version is unknown")
-        elif first.manifest:
-            out += [f"{other.name} against {first.name}: {c}" for c in code_changes(first.manifest, other.manifest)]
+        elif first.manifest and (changes := code_changes(first.manifest, other.manifest)):
+            out.append(f"{other.name} against {first.name}: {', '.join(changes)}")
     return out
 
 
