@@ -151,20 +151,26 @@ def record_backward(dh_last: np.ndarray, hs: np.ndarray, W_hh: np.ndarray, relu:
     return dzs
 
 
-def record_head(h_last: np.ndarray, label: int, p: Params) -> tuple[np.ndarray, float, np.ndarray, float]:
-    """h_last (H,) -> logits (C,), the loss, and exp(logits - max) (C,) with its sum: dlogits is
-    their ratio minus onehot(label)."""
+def record_logits(h_last: np.ndarray, p: Params) -> np.ndarray:
+    """h_last (H,) -> logits (C,)."""
     logits = p["W_hy"] @ h_last  # (C,)
     logits += p["b_y"]
-    shifted = logits - logits.max()  # (C,): log-sum-exp without overflow
+    return logits
+
+
+def record_head(h_last: np.ndarray, label: int, p: Params) -> tuple[float, np.ndarray, float]:
+    """h_last (H,) -> the loss, and exp(logits - max) (C,) with its sum: dlogits is their ratio minus
+    onehot(label)."""
+    shifted = record_logits(h_last, p)
+    shifted -= shifted.max()  # (C,): log-sum-exp without overflow
     e = np.exp(shifted)
     total = float(e.sum())
-    return logits, math.log(total) - float(shifted[label]), e, total
+    return math.log(total) - float(shifted[label]), e, total
 
 
 def _record_arrays(batch: Batch) -> tuple[np.ndarray, int]:
     """A batch of one -> its record's own tokens (L,) and its label."""
-    return batch.tokens[0, : int(batch.lengths[0])], int(batch.labels[0])
+    return batch.tokens[0, : batch.max_length], int(batch.labels[0])
 
 
 def add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
@@ -298,7 +304,7 @@ class NumpyBPTT(RNNImpl):
         tokens, label = _record_arrays(batch)
         p = self.p
         hs = record_forward(tokens, p, self.relu)
-        _, loss, e, total = record_head(hs[-1], label, p)
+        loss, e, total = record_head(hs[-1], label, p)
         dlogits = e / total  # (C,): softmax - onehot(label)
         dlogits[label] -= 1.0
         dzs = record_backward(dlogits @ p["W_hy"], hs, p["W_hh"], self.relu)  # (L, H)
@@ -320,7 +326,7 @@ class NumpyBPTT(RNNImpl):
         W_hy = p["W_hy"]
         hs = record_forward(tokens, p, self.relu)
         h_last = hs[-1]
-        _, loss, e, total = record_head(h_last, label, p)
+        loss, e, total = record_head(h_last, label, p)
         step = e * (-lr / total)  # (C,): -lr dlogits; the backward pass is linear in it
         step[label] += lr
         dzs = record_backward(step @ W_hy, hs, p["W_hh"], self.relu)  # (L, H): -lr dL/dz_t
@@ -337,12 +343,12 @@ class NumpyBPTT(RNNImpl):
     def _logits(self, batch: Batch) -> np.ndarray:
         if batch.size == 1:
             tokens, _ = _record_arrays(batch)
-            return record_head(record_forward(tokens, self.p, self.relu)[-1], 0, self.p)[0][None, :]
+            return record_logits(record_forward(tokens, self.p, self.relu)[-1], self.p)[None, :]  # (1, C)
         return self._forward(batch)[0]
 
     def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
         loss, grads = self._grads(batch)
-        return loss, {k: np.ascontiguousarray(g) for k, g in grads.items()}  # canonical C-contiguous copies
+        return loss, {k: np.ascontiguousarray(g) for k, g in grads.items()}  # W_xh's is built (V, H)-major
 
     def _grads(self, batch: Batch) -> tuple[float, Params]:
         return self._record_loss_and_grads(batch) if batch.size == 1 else self._batch_loss_and_grads(batch)
