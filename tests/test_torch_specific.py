@@ -247,12 +247,20 @@ def test_loading_leaves_torch_generator_alone(name):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
+# The flat-buffer optimizer path, and plain SGD's multi-tensor update of the parameters' views.
+CUDA_OPTIONS = {
+    "adam-norm": {"optimizer": impls.Adam(lr=0.02), "clip": impls.ClipNorm(0.1)},
+    "sgd-noclip": {"optimizer": impls.SGD(lr=0.3)},
+}
+
+
+@pytest.mark.parametrize("options", list(CUDA_OPTIONS))
 @pytest.mark.parametrize("name", CUDA_IMPLS)
-def test_cuda_matches_cpu(name):
+def test_cuda_matches_cpu(name, options):
     """float64 on CUDA (cuDNN for nn.RNN) gives the CPU's logits, loss, grads and K-step parameters."""
     config = config64("tanh")
     params = random_params(config, seed=11)
-    options = {"optimizer": impls.Adam(lr=0.02), "clip": impls.ClipNorm(0.1)}
+    options = CUDA_OPTIONS[options]
     cpu = impls.load(name, config, params, **options)
     cuda = impls.load(name, config, params, device="cuda", **options)
     assert cuda.flat.device.type == "cuda"
