@@ -20,12 +20,14 @@ with `submit(jobs) -> handles` and an entry in BACKENDS.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -49,6 +51,8 @@ SUBMITIT_BACKENDS = ("local", "debug", "slurm")
 JOBS_FOLDER = "jobs"  # under the run folder: submitit's job files and each job's log
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would stop a sweep; a week stops none
 DEFAULT_SLURM_TIME_MIN = 60
+LOCAL_CANCEL_WAIT_S = 10.0  # a cancelled local job's process gets SIGINT, then SIGKILL a second later
+CONTROLLER_LOG = "controllers.log"  # what submitit's local controllers print
 SCHEDULER_POLL_S = 60.0  # how often SLURM is asked about jobs that have not written their result
 INSTALL_HINT = "pip install 'rnnbench[cluster]'"
 
@@ -313,6 +317,11 @@ class SubmititHandle:
 
     def cancel(self) -> None:
         self._job.cancel(check=False)
+        if self.backend == "local":  # its process ends within seconds: let it save what it has first
+            deadline = time.monotonic() + LOCAL_CANCEL_WAIT_S
+            with contextlib.suppress(KeyboardInterrupt):
+                while not self._job.done() and time.monotonic() < deadline:
+                    time.sleep(0.2)
 
     def _see(self) -> str:
         return f" (see {self.errors})" if self.errors else ""
@@ -356,8 +365,34 @@ class SubmititExecutor:
         for job in jobs:
             if self.name == "slurm":
                 self._executor.update_parameters(job_name=f"rnnbench-{Path(job.run_dir).name}-{job.name}")
-            handles.append(SubmititHandle(job, self.name, self._executor.submit(run_job, job)))
+            with _output_to(Path(job.run_dir) / JOBS_FOLDER / CONTROLLER_LOG) if self.name == "local" else _nothing():
+                submitted = self._executor.submit(run_job, job)
+            handles.append(SubmititHandle(job, self.name, submitted))
         return handles
+
+
+@contextlib.contextmanager
+def _output_to(log: Path):
+    """Processes started inside write their stdout and stderr to log, not to this terminal: submitit's
+    local controller (one process per job, between us and the job) prints a traceback on Ctrl-C."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(log, "ab") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def slurm_parameters(options: ExecutorOptions) -> dict:
