@@ -1,8 +1,8 @@
 """The environment a benchmark ran in: CPU, cores, threads per framework, BLAS, library versions, git, date.
 
-`collect(threads)` returns a JSON-ready dict that goes into every result (machine.json, and the
-`rnnbench` key of pytest-benchmark's machine_info). Frameworks are asked for their thread counts only
-when they are already imported (`import_frameworks=False`) or when asked to import them.
+`collect(threads)` returns a JSON-ready dict that goes into every worker session's environment record
+(rnnbench.results), and into the `rnnbench` key of pytest-benchmark's machine_info. Frameworks are
+asked for their thread counts only when they are already imported; nothing here imports one.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ LIBRARIES: tuple[str, ...] = (
     "pytest-benchmark",
     "threadpoolctl",
     "py-cpuinfo",
+    "scipy",
+    "submitit",
     "wordfreq",
 )
 
@@ -240,7 +242,11 @@ def gpus() -> list[str]:
     where there is none or no nvidia-smi."""
     try:
         done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20, check=False
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return []

@@ -6,6 +6,7 @@
     accuracy   accuracy-per-second runs      noise      the speed sentinel and load average
     checks     answer checks                 memory     resident set and step memory
     worker     one process per group         plan       arguments -> worker specs
+    executors  here, submitit local / SLURM  progress   finished points, from the run folder
     command    `rnnbench bench`
 
 Nothing here imports a framework at module level; the worker sets threads before one starts.

@@ -70,10 +70,12 @@ def read_run(run_dir: str | Path, target: float | None = None) -> Run:
     environment = results.load_environment(run_dir)
     cores = analysis.machine_cores(environment)
     points = results.read_points(run_dir)
+    manifest = results.read_manifest(run_dir)
     return Run(
         run_dir=run_dir,
-        run_id=next((r["run_id"] for r in summary if r.get("run_id")), None) or run_dir.name,
-        manifest=results.read_manifest(run_dir),
+        # a merged run's records keep the ids of the runs they were measured in: run.json names this one
+        run_id=manifest.get("run_id") or next((r["run_id"] for r in summary if r.get("run_id")), None) or run_dir.name,
+        manifest=manifest,
         environment=environment,
         tables=tables,
         configs=analysis.configs(analysis.enrich(summary, tables["peak"], tables["baseline"])),
