@@ -1,4 +1,5 @@
-"""jax-scan beyond the shared conformance suite: compilations, bucketing, the fused epoch, dtypes, threads."""
+"""jax-scan beyond the shared conformance suite: compilations (shared between models), bucketing, the fused
+epoch, dtypes, threads."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import tolerances
 from helpers import assert_close, assert_params_close, ragged_batch, random_params
 
 import impls
-from impls import jax_scan
+from impls import jax_common, jax_scan
 
 METHODS = ["logits", "loss_and_grads", "train_step", "train_epoch"]
 OPTIMIZERS = {
@@ -26,6 +27,23 @@ OPTIMIZERS = {
     "adam": impls.Adam(lr=0.02),
 }
 CLIPS = {"noclip": None, "value": impls.ClipValue(0.02), "norm": impls.ClipNorm(0.1)}
+
+# XLA backend compilations in this process, as JAX reports them (one duration event per compilation).
+BACKEND_COMPILES = [0]
+
+
+def _count_backend_compiles(event: str, duration: float, **kwargs) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        BACKEND_COMPILES[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_backend_compiles)
+
+
+@pytest.fixture
+def fresh_functions():
+    """No jitted functions shared from earlier tests: the compilations a test counts are its own."""
+    jax_scan.functions.cache_clear()
 
 
 def make_config(dtype: str = "float64", nonlinearity: str = "tanh") -> impls.ModelConfig:
@@ -49,7 +67,7 @@ def call(model: jax_scan.JaxScan, method: str, batch: impls.Batch):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("method", METHODS)
-def test_second_call_with_same_shapes_does_not_recompile(method, dtype):
+def test_second_call_with_same_shapes_does_not_recompile(fresh_functions, method, dtype):
     model = make_model(dtype, optimizer=impls.Adam(lr=0.01))
     config = model.config
     call(model, method, ragged_batch(config, 4, 6, seed=0))
@@ -58,18 +76,89 @@ def test_second_call_with_same_shapes_does_not_recompile(method, dtype):
     call(model, method, ragged_batch(config, 4, 6, seed=1))  # other values, same shapes
     call(model, method, ragged_batch(config, 4, 6, seed=2))
     assert model.trace_counts == compiled
-    fn = {
-        "logits": model._logits_fn,
-        "loss_and_grads": model._grads_fn,
-        "train_step": model._step_fn,
-        "train_epoch": model._epoch_fn,
-    }[method]
+    fn = getattr(model._fns, method)
     if hasattr(fn, "_cache_size"):  # JAX's own count, where this version exposes it
         assert fn._cache_size() == 1
 
 
+def run_every_method(model: jax_scan.JaxScan, seed: int) -> list:
+    """Each public method once on fixed shapes (B = 4, T = 6; an epoch of three batches); their results."""
+    batch = ragged_batch(model.config, 4, 6, seed=seed)
+    return [call(model, method, batch) for method in METHODS]
+
+
+def test_second_model_with_the_same_key_compiles_nothing(fresh_functions):
+    """Functions are shared by (config, optimizer, clip): a second model with the same ones and other
+    parameters compiles nothing, by its own count and by JAX's, and still computes with its own parameters."""
+    options = {"optimizer": impls.Adam(lr=0.01), "clip": impls.ClipNorm(0.5)}
+    config = make_config("float32")
+    first = impls.load("jax-scan", config, random_params(config, seed=1), **options)
+    run_every_method(first, seed=0)
+    assert first.trace_counts == dict.fromkeys(METHODS, 1)
+    backend_compiles = BACKEND_COMPILES[0]
+
+    second_params = random_params(config, seed=2)
+    second = impls.load("jax-scan", config, second_params, **options)
+    results = run_every_method(second, seed=3)
+    assert second.compile_count == 0, second.trace_counts
+    assert second.compile_seconds == 0.0
+    assert BACKEND_COMPILES[0] == backend_compiles, "XLA compiled during the second model's calls"
+    assert second._fns is first._fns
+
+    ref = impls.load("numpy-bptt", config, second_params, **options)
+    expected = run_every_method(ref, seed=3)
+    tol = tolerances.FLOAT32_STEP["jax-scan"]
+    assert_close(results[0], expected[0], tol, "logits")
+    assert_params_close(results[1][1], expected[1][1], tol, "grads")
+    np.testing.assert_allclose(results[2:3] + results[3], expected[2:3] + expected[3], rtol=tol)
+    assert_params_close(second.get_params(), ref.get_params(), tolerances.FLOAT32_TRAJECTORY["jax-scan"], "trained")
+
+
+def test_functions_are_keyed_by_value():
+    """Equal, separately built configs and options (frozen dataclasses, hashable by value) share one set."""
+
+    def key():
+        return (impls.ModelConfig(7, 5, 3, "relu", "float64"), impls.SGD(lr=0.1, momentum=0.5), impls.ClipValue(1.0))
+
+    first, second = key(), key()
+    assert all(a is not b and a == b and hash(a) == hash(b) for a, b in zip(first, second, strict=True))
+    assert jax_scan.functions(*first) is jax_scan.functions(*second)
+
+
+CHANGES = {
+    "lr": {"optimizer": impls.SGD(lr=0.2)},
+    "momentum": {"optimizer": impls.SGD(lr=0.1, momentum=0.5)},
+    "adam": {"optimizer": impls.Adam(lr=0.1)},
+    "clip": {"clip": impls.ClipValue(0.01)},
+    "nonlinearity": {"nonlinearity": "relu"},
+    "dtype": {"dtype": "float32"},
+    "hidden": {"hidden_size": 4},
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_models_that_differ_do_not_share_functions(change):
+    """A model whose config, optimizer or clip differs gets functions of its own, which train as the
+    NumPy reference does with those settings (the settings are baked into the compiled code)."""
+    base = {"vocab_size": 7, "hidden_size": 5, "num_classes": 3, "nonlinearity": "tanh", "dtype": "float64"}
+    options = {"optimizer": impls.SGD(lr=0.1), "clip": None}
+    config0 = impls.ModelConfig(**base)
+    first = impls.load("jax-scan", config0, random_params(config0, seed=1), **options)
+    config_changes = {k: v for k, v in CHANGES[change].items() if k in base}
+    config = impls.ModelConfig(**(base | config_changes))
+    options |= {k: v for k, v in CHANGES[change].items() if k not in base}
+    params = random_params(config, seed=1)
+    second = impls.load("jax-scan", config, params, **options)
+    assert second._fns is not first._fns
+    ref = impls.load("numpy-bptt", config, params, **options)
+    batches = [ragged_batch(config, 3, 5, seed=i) for i in range(3)]
+    tol = tolerances.FLOAT64 if config.dtype == "float64" else tolerances.FLOAT32_TRAJECTORY["jax-scan"]
+    np.testing.assert_allclose(second.train_epoch(batches), ref.train_epoch(batches), rtol=tol)
+    assert_params_close(second.get_params(), ref.get_params(), tol, f"after an epoch, {change} changed")
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_lengths_in_one_bucket_do_not_recompile(method):
+def test_lengths_in_one_bucket_do_not_recompile(fresh_functions, method):
     model = make_model("float32", optimizer=impls.SGD(lr=0.1, momentum=0.5))
     assert {jax_scan.bucket_length(T) for T in range(9, 17)} == {16}
     for T in range(9, 17):
@@ -90,7 +179,7 @@ def test_bucket_length():
     assert len(set(buckets)) <= 40  # logarithmically many shapes, hence compilations
 
 
-def test_mixed_length_epoch_compiles_at_most_two_functions():
+def test_mixed_length_epoch_compiles_at_most_two_functions(fresh_functions):
     """An epoch of many T and a smaller last batch: one fused call (all batches padded to the largest
     bucket, each batch's time loop only as long as its longest record) and one step; nothing new the
     second time. Same losses and parameters as the per-step loop and as numpy-bptt."""
@@ -115,7 +204,7 @@ def test_mixed_length_epoch_compiles_at_most_two_functions():
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_mixed_length_epoch_of_single_records(nonlinearity, optimizer):
+def test_mixed_length_epoch_of_single_records(fresh_functions, nonlinearity, optimizer):
     """B = 1 with records of many lengths: one compilation, numpy-bptt's losses and parameters (plain
     SGD takes the sparse W_xh update, momentum the dense one)."""
     config = make_config("float64", nonlinearity)
@@ -134,15 +223,16 @@ def test_mixed_length_epoch_of_single_records(nonlinearity, optimizer):
     assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "after the epoch")
 
 
-def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes():
+def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes(fresh_functions):
     """Runs of one B within a mixed epoch go in power-of-two chunks: few compilations, in order."""
     model = make_model("float64")
     config = model.config
     shapes = [(2, 5)] * 7 + [(3, 5)] * 1 + [(2, 12)] * 5 + [(2, 5)] * 6
     batches = [ragged_batch(config, B, T, seed=i) for i, (B, T) in enumerate(shapes)]
+    losses = model.train_epoch(batches)  # first, so that every compilation it needs is its own
     stepped = make_model("float64")
     expected = [stepped.train_step(b) for b in batches]
-    np.testing.assert_allclose(model.train_epoch(batches), expected, rtol=1e-12)
+    np.testing.assert_allclose(losses, expected, rtol=1e-12)
     assert_params_close(model.get_params(), stepped.get_params(), 1e-12, "after a mixed epoch")
     # All at T_pad 16; chunks by B: 4 2 1 | 1 | 8 2 1 -> epochs of N = 4, 2, 8 (B2), steps (B2) (B3)
     assert model.trace_counts["train_epoch"] == 3
@@ -154,7 +244,7 @@ def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes():
 
 @pytest.mark.parametrize("clip", list(CLIPS))
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_fused_epoch_equals_step_loop(optimizer, clip):
+def test_fused_epoch_equals_step_loop(fresh_functions, optimizer, clip):
     config = make_config("float64")
     batches = [ragged_batch(config, 3, 6, seed=40 + i) for i in range(6)]
     options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
@@ -174,7 +264,7 @@ def test_fused_epoch_equals_step_loop(optimizer, clip):
     assert_params_close(fused.get_params(), stepped_ref.get_params(), tolerances.FLOAT64, "against numpy-bptt")
 
 
-def test_fused_epoch_of_single_records():
+def test_fused_epoch_of_single_records(fresh_functions):
     """Per-record SGD (B = 1) over a whole epoch is one compiled call, not one dispatch per record."""
     config = make_config("float64")
     records = ragged_batch(config, 40, 8, seed=3)
@@ -211,7 +301,7 @@ def lowered_text(model: jax_scan.JaxScan, batch: impls.Batch) -> str:
     data = jax_scan.pack(batch, jax_scan.bucket_length(batch.t_max))
     bias = model._bias(1)
     with model._precision():
-        return model._step_fn.lower(model.state, data, None if bias is None else bias[0]).as_text()
+        return model._fns.train_step.lower(model.state, data, None if bias is None else bias[0]).as_text()
 
 
 @pytest.mark.parametrize("global_x64", [False, True])
@@ -230,7 +320,7 @@ def test_float32_model_stays_float32(global_x64):
         assert model32.logits(batch).dtype == np.float32
         assert all(g.dtype == np.float32 for g in model32.loss_and_grads(batch)[1].values())
         assert all(p.dtype == np.float32 for p in model32.get_params().values())
-        assert model32.state.dtype == np.float32
+        assert all(rows.dtype == np.float32 for rows in model32.state)
         text = lowered_text(model32, batch)
     # No float64 anywhere and no int64 array: data is float32 and int32. (Under global x64, lax.scan's own
     # loop counter is a 0-d int64: JAX's bookkeeping, not the model's arithmetic.)
@@ -279,7 +369,7 @@ def test_threads_after_backend_start_are_reported_as_not_applied():
     model = make_model("float32", threads=3)
     info = model.thread_info()
     assert info["requested"] == 3
-    assert info["applied"] is (jax_scan._THREADS_SET == 3)
+    assert info["applied"] is (jax_common.threads_set() == 3)
     if not info["applied"]:
         assert "unchanged" in info["note"]
 
@@ -307,7 +397,7 @@ def test_threads_before_backend_start_are_applied():
     assert result.stdout.strip() == "ok"
 
 
-def test_compile_seconds_count_only_calls_that_compiled():
+def test_compile_seconds_count_only_calls_that_compiled(fresh_functions):
     config = impls.ModelConfig(7, 5, 3, dtype="float32")
     model = impls.load("jax-scan", config, impls.init_params(config))
     batch = impls.Batch(np.array([[1, 2, 3]]), np.array([3]), np.array([0]))

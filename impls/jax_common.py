@@ -1,0 +1,228 @@
+"""What jax-scan needs besides its model's arithmetic: threads, compilation accounting, padded batches on
+the host, clipping and the optimizer update (DESIGN.md §3), and a process-wide cache of compiled functions.
+
+Compilation accounting. A jitted function runs its Python only while JAX traces it, and each trace is a
+compilation, so `counted` wraps a function to add one to TRACES per trace; `compile_seconds` sums the
+seconds JAX itself reports spending in tracing, lowering and XLA compilation (its jax.monitoring duration
+events under /jax/core/compile/). Both are process-wide; a model reads them before and after each of its
+calls (`Meter`) to attribute to itself what its own calls compiled.
+
+Threads. XLA's CPU client sizes its thread pool from the environment variable NPROC when the backend
+starts (jaxlib 0.10), and `--xla_cpu_multi_thread_eigen=false` in XLA_FLAGS (read at the same moment)
+stops Eigen's own threading; `set_xla_threads(n)` sets both before the backend starts, and says that it
+could not once the backend is already running.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Hashable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from impls.core import CLIP_NORM_EPS, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer
+
+# Thread settings this process made before the backend started (None: none made), shared by all models.
+_THREADS_SET: int | None = None
+
+COMPILE_EVENT_PREFIX = "/jax/core/compile/"
+TRACES = [0]  # traces (compilations) of `counted` functions in this process
+_COMPILE_CLOCK = [0.0]  # seconds JAX has reported spending in compilation in this process
+
+
+def _count_compile_time(event: str, duration: float, **kwargs) -> None:
+    if event.startswith(COMPILE_EVENT_PREFIX):
+        _COMPILE_CLOCK[0] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_compile_time)
+
+
+def counted(fn: Callable) -> Callable:
+    """fn, adding one to TRACES each time its Python runs, which under jax.jit is once per compilation."""
+
+    @functools.wraps(fn)
+    def traced(*args):
+        TRACES[0] += 1
+        return fn(*args)
+
+    return traced
+
+
+class Meter:
+    """Per-model compilation accounting over shared jitted functions.
+
+    `call(name, fn, *args)` runs fn(*args) and adds to counts[name] the traces it caused and to
+    `seconds` the compilation seconds JAX reported during it; a call whose function was already
+    compiled, by this model or by another with the same key, adds nothing.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.counts = dict.fromkeys(names, 0)
+        self.seconds = 0.0
+
+    def call(self, name: str, fn: Callable, *args):
+        traces, clock = TRACES[0], _COMPILE_CLOCK[0]
+        out = fn(*args)
+        if TRACES[0] != traces:
+            self.counts[name] += TRACES[0] - traces
+            self.seconds += _COMPILE_CLOCK[0] - clock
+        return out
+
+
+def shared(build: Callable[..., object], maxsize: int = 64) -> Callable[..., object]:
+    """build(*key), memoised process-wide on its hashable (frozen-dataclass) arguments, the most recently
+    used `maxsize` keys kept: every model with the same key gets the same jitted functions, so that JAX's
+    own per-function cache answers for shapes any of them has compiled."""
+    cached = functools.lru_cache(maxsize=maxsize)(build)
+
+    @functools.wraps(build)
+    def get(*key: Hashable) -> object:
+        return cached(*key)
+
+    get.cache_clear = cached.cache_clear
+    get.cache_info = cached.cache_info
+    return get
+
+
+# -- padded batches on the host ----------------------------------------------------------------
+
+
+def bucket_length(T: int) -> int:
+    """The padded length for a batch of T_max = T: 1, 2, 4, 8, then multiples of 8 up to 64, then
+    multiples of 2^(k-3) for T in (2^(k-1), 2^k]. Padding adds at most 7 steps up to T = 64 and under
+    25% of the steps beyond, the number of distinct buckets (compilations) grows like log T, and every
+    bucket beyond 8 is a multiple of 8."""
+    if T <= 8:
+        return 1 << (T - 1).bit_length()
+    step = max(8, 1 << ((T - 1).bit_length() - 3))
+    return -(-T // step) * step
+
+
+def pack(batch: Batch, T_pad: int) -> np.ndarray:
+    """One int32 host array per batch, so that a step makes one host-to-device transfer.
+
+    -> (B, T_pad + 2) int32: columns [0, T) the tokens, [T, T_pad) zero padding (a valid id, masked
+    out), column T_pad the lengths, column T_pad + 1 the labels.
+    """
+    B, T = batch.tokens.shape
+    data = np.empty((B, T_pad + 2), dtype=np.int32)
+    data[:, :T] = batch.tokens
+    data[:, T:T_pad] = 0
+    data[:, T_pad] = batch.lengths
+    data[:, T_pad + 1] = batch.labels
+    return data
+
+
+def pack_many(batches: list[Batch], T_pad: int) -> np.ndarray:
+    """N batches of one B -> (N, B, T_pad + 2) int32, `pack` of each stacked (whole-array copies where
+    the batches share one T, instead of N small ones)."""
+    N, (B, T) = len(batches), batches[0].tokens.shape
+    data = np.empty((N, B, T_pad + 2), dtype=np.int32)
+    if all(b.t_max == T for b in batches):
+        data[:, :, :T] = np.stack([b.tokens for b in batches])
+        data[:, :, T:T_pad] = 0
+    else:
+        data[:, :, :T_pad] = 0
+        for row, b in zip(data, batches, strict=True):
+            row[:, : b.t_max] = b.tokens
+    data[:, :, T_pad] = np.stack([b.lengths for b in batches])
+    data[:, :, T_pad + 1] = np.stack([b.labels for b in batches])
+    return data
+
+
+def unpack(data: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(B, T_pad + 2) int32 -> tokens (B, T_pad), lengths (B,), labels (B,), all int32."""
+    return data[:, :-2], data[:, -2], data[:, -1]
+
+
+# -- clipping and the optimizer update ------------------------------------------------------------
+
+
+def clip_tree(g: dict, clip: Clip) -> dict:
+    """Clipping of DESIGN.md §3 on gradients keyed like Params (python-float thresholds are weakly typed,
+    so the dtype is kept); the global norm is the square root of the sum of the per-parameter squared norms."""
+    if isinstance(clip, ClipValue):
+        return {k: jnp.clip(v, -clip.value, clip.value) for k, v in g.items()}
+    if isinstance(clip, ClipNorm):
+        norm = jnp.sqrt(sum(jnp.vdot(v, v) for v in g.values()))  # 0-d
+        factor = jnp.minimum(1.0, clip.max_norm / (norm + CLIP_NORM_EPS))  # exactly 1 where the bound is loose
+        return {k: v * factor for k, v in g.items()}
+    return g
+
+
+def state_rows(spec: Optimizer) -> int:
+    """S: rows of each parameter's training state, the parameter plus the optimizer's slots."""
+    if isinstance(spec, SGD):
+        return 2 if spec.momentum else 1
+    return 3
+
+
+def adam_bias(spec: Optimizer, t: int) -> tuple[float, float]:
+    """Adam's bias corrections (1 - b1^t, 1 - b2^t) for step t, in Python float64 as in the reference.
+
+    The step count lives on the host (it is known without asking the device), so these arrive as an
+    input of the step instead of a pow on the device.
+    """
+    return 1.0 - spec.beta1**t, 1.0 - spec.beta2**t
+
+
+def apply_update(spec: Optimizer, rows: jax.Array, g: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """One optimizer update of DESIGN.md §3 of one parameter, in the NumPy reference's order of operations.
+
+    rows (S, *shape): the parameter, then its optimizer slots; g (*shape) the clipped gradient; bias (2,)
+    Adam's bias corrections (None for SGD) -> (S, *shape).
+    """
+    p = rows[0]
+    if isinstance(spec, SGD):
+        if not spec.momentum:
+            return (p - spec.lr * g)[None]
+        v = spec.momentum * rows[1] + g
+        return jnp.stack([p - spec.lr * v, v])
+    m = spec.beta1 * rows[1] + (1.0 - spec.beta1) * g
+    s = spec.beta2 * rows[2] + (1.0 - spec.beta2) * (g * g)
+    p = p - spec.lr * (m / bias[0]) / (jnp.sqrt(s / bias[1]) + spec.eps)
+    return jnp.stack([p, m, s])
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+
+def set_xla_threads(threads: int) -> bool:
+    """Set NPROC (and XLA_FLAGS for one thread) unless the backend has started; True if in effect."""
+    global _THREADS_SET
+    from jax._src import xla_bridge  # not public API: where it has moved, assume the backend has started
+
+    if getattr(xla_bridge, "backends_are_initialized", lambda: True)():
+        return threads == _THREADS_SET
+    os.environ["NPROC"] = str(threads)
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    if threads == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    _THREADS_SET = threads
+    return True
+
+
+def threads_set() -> int | None:
+    """The thread count this process set before the backend started (None: none set)."""
+    return _THREADS_SET
+
+
+def thread_info(requested: int | None, applied: bool | None) -> dict[str, object]:
+    """The thread settings XLA's CPU backend started with (as far as this process set them)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info: dict[str, object] = {
+        "requested": requested,
+        "NPROC": os.environ.get("NPROC"),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "cpu_pool_threads": int(os.environ.get("NPROC") or cores),
+    }
+    if requested is not None:
+        info["applied"] = applied
+        if not applied:
+            info["note"] = "JAX's CPU backend had started before threads were set: its thread pool is unchanged"
+    return info
