@@ -26,8 +26,9 @@ import impls
 from impls import Batch, FrameworkUnavailableError, InputError
 from impls.registry import FRAMEWORKS
 from rnnbench import resources
-from rnnbench.data import BOM, tokenize
+from rnnbench.data import tokenize
 from rnnbench.model_files import SavedModel, load_model
+from rnnbench.sources import BOM
 from rnnbench.train import eval_groups, largest_eval_shape
 
 

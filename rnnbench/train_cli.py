@@ -23,9 +23,10 @@ from collections.abc import Callable
 
 import impls
 from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
-from rnnbench.data import TOKENIZATIONS, WORDFREQ_DEFAULT_N
+from rnnbench.data import TOKENIZATIONS
 from rnnbench.model_files import prepare_out_dir
 from rnnbench.resources import Available, MemoryEstimate, format_bytes
+from rnnbench.sources import WORDFREQ_DEFAULT_N
 from rnnbench.train import OPTIMIZERS, Record, TrainConfig, check_memory, format_optional, load_data, save, train
 
 # -- command line --------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from impls import Batch, InputError
-from rnnbench.data import DEFAULT_DATA, SYNTHETIC_SYMBOLS, Dataset, Split, Vocab, batches, load_dataset
+from rnnbench.data import DEFAULT_DATA, Dataset, Split, Vocab, batches, load_dataset
+from rnnbench.sources import SYNTHETIC_SYMBOLS
 
 NAMES = {
     "English": ["Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts", "Walker", "Wright"],
