@@ -44,6 +44,12 @@ def _check_device(name: str, device: str) -> None:
         raise InputError(f"unknown device {device!r} for {name}; it runs on: {', '.join(DEVICES[name])}")
 
 
+def check_known(name: str, device: str = "cpu") -> None:
+    """InputError for an unknown implementation, or a device it does not run on (imports nothing)."""
+    _check_name(name)
+    _check_device(name, device)
+
+
 def framework_installed(name: str) -> bool:
     """Whether the framework that implementation `name` needs can be imported (without importing it)."""
     _check_name(name)

@@ -4,23 +4,27 @@ written atomically (rnnbench.atomic)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 from rnnbench.atomic import atomic_write_text
 
 
-def jsonable(obj):
+def jsonable(obj, finite: bool = False):
     """obj with every dict key a string and every value JSON-ready: NumPy scalars as Python numbers,
-    arrays and tuples as lists, anything else unknown as its str()."""
+    arrays and tuples as lists, anything else unknown as its str(); finite: NaN and infinities as None
+    (for strict JSON readers)."""
     if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v, finite) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
+        return [jsonable(v, finite) for v in obj]
+    if isinstance(obj, float) and finite and not math.isfinite(obj):
+        return None
     if isinstance(obj, (str, int, float, bool)) or obj is None:
         return obj
     if hasattr(obj, "tolist"):  # NumPy scalars and arrays, without importing NumPy
-        return jsonable(obj.tolist())
+        return jsonable(obj.tolist(), finite)
     return str(obj)
 
 

@@ -4,7 +4,7 @@
                       names, the vocabulary, and the SHA-256 of params.npz; a checksum over the rest of
                       model.json itself
     DIR/params.npz    the canonical parameters as plain arrays (read with allow_pickle=False)
-    DIR/metrics.json  the training records (rnnbench.train.save; prediction does not read it)
+    DIR/metrics.json  the training records (rnnbench.model_files.save_training; prediction does not read it)
 
 A model folder may come from someone else: loading parses JSON and reads plain arrays, never a pickle,
 and checks every field, shape and checksum, so a damaged, truncated or edited file gets one line that
@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import numpy as np
 
 import impls
 from impls import InputError, ModelConfig, Params
+from rnnbench import machine
 from rnnbench.atomic import atomic_write, atomic_write_text
 from rnnbench.data import TOKENIZATIONS, Vocab
 
@@ -245,3 +247,30 @@ def _read_params(params_path: Path, expected_sha256: str, config: ModelConfig) -
         return impls.validate_params(arrays, config)
     except InputError as e:
         raise ModelFileError(f"{params_path}: {e}") from None
+
+
+def save_training(result, out: str) -> list[str]:
+    """Write out/metrics.json, then the model (out/params.npz, out/model.json; see rnnbench.model_files),
+    each file atomically; return their paths. Without result.vocab only metrics.json and params.npz."""
+    os.makedirs(out, exist_ok=True)
+    versions = {"python": platform.python_version(), "platform": platform.platform(), **machine.versions()}
+    metrics = result.to_dict() | {"versions": versions, "date": machine.now_iso()}
+    text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    metrics_path = os.path.join(out, "metrics.json")
+    atomic_write_text(metrics_path, text)
+    if result.vocab is None:  # a result built by hand, without its data set: parameters only
+        params_path = os.path.join(out, PARAMS_FILE)
+        atomic_write(params_path, lambda f: np.savez(f, **result.params))
+        return [metrics_path, params_path]
+    data = result.data
+    written = save_model(
+        out,
+        config=result.model_config,
+        params=result.params,
+        vocab=result.vocab,
+        tokens=data["tokens"],
+        max_len=data["max_len"],
+        classes=data["classes"],
+        trained={"impl": result.config.impl, "data": data["spec"], "val_data": data["val_spec"]},
+    )
+    return [metrics_path, *map(str, written)]

@@ -8,15 +8,11 @@ them and also reported apart (compile_seconds). The command line is rnnbench.tra
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,19 +20,12 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
 from impls.registry import FRAMEWORKS
-from rnnbench import model_files, resources
-from rnnbench.atomic import atomic_write, atomic_write_text
-from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, Dataset, Split, Vocab, batches, load_dataset, split_fractions
+from rnnbench import jsonio, resources
+from rnnbench.data import Dataset, Split, Vocab, batches
+from rnnbench.train_config import TrainConfig, load_data
 
 EVAL_BATCH_SIZE = 512
 EVAL_BATCH_TOKENS = 65536  # padded tokens per evaluation batch at most (but one record always fits): bounds memory
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
-FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
-    "numpy-bptt": ("numpy",),
-    "torch-autograd": ("torch",),
-    "torch-nnrnn": ("torch",),
-    "jax-scan": ("jax", "jaxlib"),
-}
 
 Record = dict[str, Any]
 
@@ -44,121 +33,6 @@ Record = dict[str, Any]
 # Overflow in a diverging run is caught by the loss check and raised as NonFiniteLossError.
 def _quiet_numpy() -> np.errstate:
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run (the CLI flags of `rnnbench train`, one for one).
-
-    eval_every: evaluate on the validation split every this many training records (rounded up to whole
-    batches, counted from each epoch's start) as well as at each epoch's end (0 = at epoch ends only,
-    which lets an implementation fuse a whole epoch). Every epoch is cut at the same batch counts, so
-    a JIT implementation sees the same chunk shapes every epoch and compiles them once.
-    val_fraction, test_fraction: the share of each class of data drawn for validation and test (None =
-    0.1 each, 0 = none); val_data, test_data: separate data that replaces that split instead.
-    clip_value and clip_norm exclude each other; momentum applies to sgd only. threads: 1 by default,
-    because this model's matrices are too small to gain from more and a multi-threaded BLAS slows down
-    many times over when another process holds a core; None leaves the framework's own setting.
-    out: a folder for the model (model.json, params.npz: what `rnnbench predict` reads) and metrics.json
-    (None = write nothing); force: replace the model files of a non-empty out folder.
-    """
-
-    impl: str = "numpy-bptt"
-    data: str = DEFAULT_DATA
-    val_data: str | None = None
-    val_fraction: float | None = None
-    test_fraction: float | None = None
-    test_data: str | None = None
-    tokens: str = "char"
-    hidden: int = 64
-    batch_size: int = 32
-    epochs: int = 8
-    optimizer: str = "adam"
-    lr: float = 0.005
-    momentum: float = 0.0
-    clip_value: float | None = None
-    clip_norm: float | None = None
-    nonlinearity: str = "tanh"
-    dtype: str = "float32"
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = 1
-    max_len: int = 32
-    per_class: int | None = None
-    eval_every: int = 0
-    out: str | None = None
-    force: bool = False
-
-    def optimizer_spec(self) -> impls.Optimizer:
-        """impls.SGD or impls.Adam for this run (InputError for a bad name or setting)."""
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.optimizer == "sgd":
-            return impls.SGD(lr=self.lr, momentum=self.momentum)
-        if self.momentum:
-            raise InputError(f"momentum applies to the sgd optimizer only, got momentum={self.momentum} with adam")
-        return impls.Adam(lr=self.lr)
-
-    def clip_spec(self) -> impls.Clip:
-        """impls.ClipValue, impls.ClipNorm or None."""
-        if self.clip_value is not None and self.clip_norm is not None:
-            raise InputError("choose one of clip_value (--clip-value) and clip_norm (--clip-norm), not both")
-        if self.clip_value is not None:
-            return impls.ClipValue(self.clip_value)
-        if self.clip_norm is not None:
-            return impls.ClipNorm(self.clip_norm)
-        return None
-
-    def check(self) -> None:
-        """Raise InputError for a bad setting, before any data is loaded or framework imported."""
-        if self.impl not in impls.IMPLS:
-            raise InputError(f"unknown implementation {self.impl!r}; known: {', '.join(impls.IMPLS)}")
-        if self.device not in impls.DEVICES[self.impl]:
-            devices = ", ".join(impls.DEVICES[self.impl])
-            raise InputError(f"unknown device {self.device!r} for {self.impl}; it runs on: {devices}")
-        for name in ("hidden", "batch_size", "epochs", "max_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise InputError(f"eval_every must be a non-negative integer (0 = per epoch), got {self.eval_every!r}")
-        if self.tokens not in TOKENIZATIONS:
-            raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {self.tokens!r}")
-        if self.nonlinearity not in impls.NONLINEARITIES:
-            raise InputError(f"nonlinearity must be one of {impls.NONLINEARITIES}, got {self.nonlinearity!r}")
-        if self.dtype not in impls.DTYPES:
-            raise InputError(f"dtype must be one of {impls.DTYPES}, got {self.dtype!r}")
-        self.optimizer_spec()
-        self.clip_spec()
-        for split, fraction, data in (
-            ("val", self.val_fraction, self.val_data),
-            ("test", self.test_fraction, self.test_data),
-        ):
-            if data is not None and fraction:
-                raise InputError(
-                    f"--{split}-fraction {fraction} and --{split}-data exclude each other: the separate data "
-                    f"replaces that split (leave --{split}-fraction out)"
-                )
-        split_fractions(self.val_fraction, self.test_fraction, self.val_data, self.test_data)
-
-    def optimizer_state(self) -> str:
-        """What the optimizer keeps per parameter: "adam", "momentum" or "sgd" (nothing)."""
-        return "adam" if self.optimizer == "adam" else ("momentum" if self.momentum else "sgd")
-
-
-def load_data(cfg: TrainConfig) -> Dataset:
-    """The data set cfg names, split as it says."""
-    return load_dataset(
-        cfg.data,
-        tokens=cfg.tokens,
-        val_spec=cfg.val_data,
-        test_spec=cfg.test_data,
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-        seed=cfg.seed,
-        per_class=cfg.per_class,
-        max_len=cfg.max_len,
-    )
 
 
 @dataclass
@@ -189,7 +63,7 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no parameters; non-finite numbers become None)."""
-        return _finite(
+        return jsonio.jsonable(
             {
                 "config": dataclasses.asdict(self.config),
                 "model": dataclasses.asdict(self.model_config)
@@ -201,7 +75,8 @@ class TrainResult:
                 "train_seconds": self.train_seconds,
                 "eval_seconds": self.eval_seconds,
                 "threads": self.threads,
-            }
+            },
+            finite=True,
         )
 
 
@@ -502,61 +377,3 @@ def _describe_data(dataset: Dataset) -> dict[str, Any]:
 
 def format_optional(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
-
-
-# -- output files --------------------------------------------------------------------------------------
-
-
-def _finite(obj: Any) -> Any:
-    """obj with NaN and infinities replaced by None (strict JSON), NumPy scalars made Python ones."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def versions(impl: str) -> dict[str, str]:
-    """Versions of Python, rnnbench, NumPy and the implementation's framework, and the platform."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine()}
-    for package in ("rnnbench", "numpy", *FRAMEWORK_PACKAGES.get(impl, ())):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
-def save(result: TrainResult, out: str) -> list[str]:
-    """Write out/metrics.json, then the model (out/params.npz, out/model.json; see rnnbench.model_files),
-    each file atomically; return their paths. Without result.vocab only metrics.json and params.npz."""
-    os.makedirs(out, exist_ok=True)
-    metrics = result.to_dict() | {
-        "versions": versions(result.config.impl),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
-    metrics_path = os.path.join(out, "metrics.json")
-    atomic_write_text(metrics_path, text)
-    if result.vocab is None:  # a result built by hand, without its data set: parameters only
-        params_path = os.path.join(out, model_files.PARAMS_FILE)
-        atomic_write(params_path, lambda f: np.savez(f, **result.params))
-        return [metrics_path, params_path]
-    data = result.data
-    written = model_files.save_model(
-        out,
-        config=result.model_config,
-        params=result.params,
-        vocab=result.vocab,
-        tokens=data["tokens"],
-        max_len=data["max_len"],
-        classes=data["classes"],
-        trained={"impl": result.config.impl, "data": data["spec"], "val_data": data["val_spec"]},
-    )
-    return [metrics_path, *map(str, written)]

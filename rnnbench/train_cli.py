@@ -24,10 +24,11 @@ from collections.abc import Callable
 import impls
 from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
 from rnnbench.data import TOKENIZATIONS
-from rnnbench.model_files import prepare_out_dir
+from rnnbench.model_files import prepare_out_dir, save_training
 from rnnbench.resources import Available, MemoryEstimate, format_bytes
 from rnnbench.sources import WORDFREQ_DEFAULT_N
-from rnnbench.train import OPTIMIZERS, Record, TrainConfig, check_memory, format_optional, load_data, save, train
+from rnnbench.train import Record, check_memory, format_optional, train
+from rnnbench.train_config import OPTIMIZERS, TrainConfig, load_data
 
 # -- command line --------------------------------------------------------------------------------------
 
@@ -279,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if cfg.out is not None:
         try:
-            paths = save(result, cfg.out)
+            paths = save_training(result, cfg.out)
         except OSError as e:
             print(f"rnnbench: error: cannot write results to {cfg.out!r}: {e}", file=sys.stderr)
             return 2

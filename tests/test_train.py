@@ -17,7 +17,8 @@ from impls import InputError, NonFiniteLossError
 from rnnbench import cli, resources
 from rnnbench import train as train_module
 from rnnbench.data import load_dataset
-from rnnbench.train import TrainConfig, evaluate, load_data, memory_estimate, train
+from rnnbench.train import evaluate, memory_estimate, train
+from rnnbench.train_config import TrainConfig, load_data
 
 SYNTHETIC = "synthetic:n=400,length=5,vocab=12,classes=3"  # chance is 1/3
 FAST = {"data": SYNTHETIC, "hidden": 16, "batch_size": 16, "lr": 0.01, "threads": 1}

@@ -60,7 +60,8 @@ def measure_accuracy(
     point: AccuracyPoint, profile: Profile, dataset, *, run_id: str | None, machine_label: str
 ) -> records.PointRecord:
     """Train point.impl with batch size point.batch on dataset; see the module docstring."""
-    from rnnbench.train import TrainConfig, train
+    from rnnbench.train import train
+    from rnnbench.train_config import TrainConfig
 
     started, date = time.perf_counter(), machine.now_iso()
     cfg = TrainConfig(
