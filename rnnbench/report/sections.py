@@ -13,12 +13,12 @@ FILES = "[results/README.md](../README.md)"
 
 
 def md_table(rows: list[dict]) -> str:
-    """A markdown table, a row per dict, the columns those of the first row."""
+    """A markdown table (pandas), a row per dict, the columns those of the first row."""
+    import pandas as pd
+
     if not rows:
         return "_(no data)_\n"
-    cols = list(rows[0])
-    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    return "\n".join(out + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]) + "\n"
+    return pd.DataFrame(rows, columns=list(rows[0])).astype(str).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def call_label(impl: str, kind: str, device: str = "cpu") -> str:
