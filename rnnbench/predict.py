@@ -25,21 +25,11 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError
 from impls.registry import FRAMEWORKS
-from rnnbench import resources
+from rnnbench import arguments, resources
 from rnnbench.data import tokenize
 from rnnbench.model_files import SavedModel, load_model
 from rnnbench.sources import BOM
 from rnnbench.train import eval_groups, largest_eval_shape
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +41,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read the records from FILE, one a line (UTF-8; blank lines skipped); - = standard input",
     )
-    add("--top", type=_positive_int, default=1, metavar="K", help="print the K most probable classes (default: 1)")
+    add(
+        "--top",
+        type=arguments.positive_int,
+        default=1,
+        metavar="K",
+        help="print the K most probable classes (default: 1)",
+    )
     add(
         "--impl",
         default="numpy-bptt",
         help=f"implementation to run the model with: {', '.join(impls.IMPLS)} (default: %(default)s)",
     )
     add("--device", default="cpu", help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
-    add("--threads", type=_positive_int, default=1, metavar="N", help="threads the framework may use (default: 1)")
+    add(
+        "--threads",
+        type=arguments.positive_int,
+        default=1,
+        metavar="N",
+        help="threads the framework may use (default: 1)",
+    )
 
 
 def read_records(texts: list[str], input_path: str | None) -> list[str]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import impls
 from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
+from rnnbench import arguments
 from rnnbench.data import TOKENIZATIONS
 from rnnbench.model_files import prepare_out_dir, save_training
 from rnnbench.resources import Available, MemoryEstimate, format_bytes
@@ -31,36 +32,6 @@ from rnnbench.train import Record, check_memory, format_optional, train
 from rnnbench.train_config import OPTIMIZERS, TrainConfig, load_data
 
 # -- command line --------------------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,14 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--val-fraction",
-        type=_fraction,
+        type=arguments.fraction,
         default=d.val_fraction,
         metavar="F",
         help="share of each class of --data drawn for validation; 0 = none (default: 0.1, or 0 with --val-data)",
     )
     add(
         "--test-fraction",
-        type=_fraction,
+        type=arguments.fraction,
         default=d.test_fraction,
         metavar="F",
         help="share of each class of --data drawn for test; 0 = none, every other record trains "
@@ -111,15 +82,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TOKENIZATIONS,
         help="tokenize records into characters or whitespace-separated words (default: %(default)s)",
     )
-    add("--hidden", type=_positive_int, default=d.hidden, metavar="H", help="hidden size H (default: %(default)s)")
+    add(
+        "--hidden",
+        type=arguments.positive_int,
+        default=d.hidden,
+        metavar="H",
+        help="hidden size H (default: %(default)s)",
+    )
     add(
         "--batch-size",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=d.batch_size,
         metavar="B",
         help="records per training step; 1 = per-record SGD (default: %(default)s)",
     )
-    add("--epochs", type=_positive_int, default=d.epochs, help="passes over the train split (default: %(default)s)")
+    add(
+        "--epochs",
+        type=arguments.positive_int,
+        default=d.epochs,
+        help="passes over the train split (default: %(default)s)",
+    )
     add("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="update rule (default: %(default)s)")
     add("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     add("--momentum", type=float, default=d.momentum, help="SGD momentum, 0 = plain SGD (default: %(default)s)")
@@ -153,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", default=d.device, help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
     add(
         "--threads",
-        type=_non_negative_int,
+        type=arguments.non_negative_int,
         default=d.threads,
         metavar="N",
         help="threads the framework may use; 0 = the framework's own setting. One thread is fastest for "
@@ -161,14 +143,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--max-len",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=d.max_len,
         metavar="L",
         help="cut records to their first L tokens (default: %(default)s)",
     )
     add(
         "--per-class",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=d.per_class,
         metavar="N",
         help="at most N records per class (wordfreq: the N most frequent words per language; default: all, "
@@ -176,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--eval-every",
-        type=_non_negative_int,
+        type=arguments.non_negative_int,
         default=d.eval_every,
         metavar="N",
         help="also evaluate on the validation split every N training records (whole batches, counted from "

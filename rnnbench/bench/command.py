@@ -30,46 +30,42 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import results
+from rnnbench import arguments, results
 from rnnbench.bench import executors, plan
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _name_list(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--profile", choices=tuple(PROFILES), default="quick", help="how much to measure (default: %(default)s)")
-    add("--impl", type=_name_list, default=None, metavar="A,B", help="implementations (default: all installed)")
-    add("--hidden", type=_int_list, default=None, metavar="H,H", help="hidden sizes (default: the profile's)")
-    add("--seq-len", type=_int_list, default=None, metavar="T,T", help="sequence lengths (default: the profile's)")
-    add("--batch-sizes", type=_int_list, default=None, metavar="B,B", help="batch sizes (default: the profile's)")
+    add(
+        "--impl", type=arguments.name_list, default=None, metavar="A,B", help="implementations (default: all installed)"
+    )
+    add(
+        "--hidden",
+        type=arguments.positive_int_list,
+        default=None,
+        metavar="H,H",
+        help="hidden sizes (default: the profile's)",
+    )
+    add(
+        "--seq-len",
+        type=arguments.positive_int_list,
+        default=None,
+        metavar="T,T",
+        help="sequence lengths (default: the profile's)",
+    )
+    add(
+        "--batch-sizes",
+        type=arguments.positive_int_list,
+        default=None,
+        metavar="B,B",
+        help="batch sizes (default: the profile's)",
+    )
     add(
         "--threads",
-        type=_int_list,
+        type=arguments.positive_int_list,
         default=(1,),
         metavar="N,N",
         help="thread counts, the same for every framework (default: 1)",
@@ -110,14 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--jobs",
-        type=_positive,
+        type=arguments.positive_int,
         default=None,
         metavar="N",
         help="split the sweep into N shards, one job each (default: 1; on --resume, as the run was submitted)",
     )
     add("--slurm-partition", default=None, metavar="NAME", help="SLURM partition of the jobs")
     add("--slurm-constraint", default=None, metavar="FEATURES", help="SLURM node features, e.g. the CPU model")
-    add("--gpus-per-node", type=_positive, default=None, metavar="N", help="GPUs each SLURM job asks for")
+    add("--gpus-per-node", type=arguments.positive_int, default=None, metavar="N", help="GPUs each SLURM job asks for")
     add(
         "--slurm-time",
         default=None,
