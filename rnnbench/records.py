@@ -29,7 +29,9 @@ KINDS = (*STEP_KINDS, "peak", "baseline", "accuracy", "noise")
 
 
 @dataclass
-class Sample:
+class StepKey:
+    """The leading columns of a step or epoch point's rows: which run, machine, point and shape."""
+
     run_id: str | None
     machine: str
     point_id: str
@@ -39,6 +41,10 @@ class Sample:
     hidden: int
     seq_len: int
     batch: int
+
+
+@dataclass
+class Sample(StepKey):
     kind: str  # "step" or "epoch", or "first_call_step" / "first_call_epoch" for the first call
     round: int
     sample: int
@@ -49,16 +55,7 @@ class Sample:
 
 
 @dataclass
-class Summary:
-    run_id: str | None
-    machine: str
-    point_id: str
-    impl: str
-    device: str
-    threads: int
-    hidden: int
-    seq_len: int
-    batch: int
+class Summary(StepKey):
     kind: str
     records_per_call: int
     n_samples: int
