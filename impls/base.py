@@ -140,6 +140,12 @@ class RNNImpl(abc.ABC):
     def _set_threads(self, threads: int) -> None:
         return None
 
+    def _framework_inputs(self, batch: Batch) -> object:
+        """What train_step turns a checked batch into before its framework computes (tensors on the
+        device, packed arrays). The benchmark times it alone, as part of the public API's price per
+        call. Default: the batch itself (NumPy converts nothing)."""
+        return batch
+
     # -- shared checks -------------------------------------------------------------------------
 
     def _check(self, batch: Batch) -> Batch:

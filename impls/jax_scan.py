@@ -265,6 +265,9 @@ class JaxScan(RNNImpl):
         bias = self._bias(1)
         return pack(batch, T_pad or bucket_length(batch.t_max)), None if bias is None else bias[0]
 
+    def _framework_inputs(self, batch: Batch) -> tuple:
+        return jax.block_until_ready(jax.device_put(self._step_inputs(batch)))
+
     def _train_step(self, batch: Batch, T_pad: int | None = None) -> float:
         with self._precision():
             self.state, loss = self._meter.call(

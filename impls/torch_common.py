@@ -199,6 +199,9 @@ class TorchImpl(RNNImpl):
         g = torch.cat([g.reshape(-1) for g in grads]).cpu().numpy()  # one device-to-host copy
         return loss.item(), self._split_host(g)
 
+    def _framework_inputs(self, batch: Batch) -> DeviceBatch:
+        return batch_to_device(batch, self.dev)
+
     def _train_step(self, batch: Batch) -> float:
         loss = self._loss(batch)
         self._update(self._grads(loss, batch.max_length))

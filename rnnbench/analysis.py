@@ -122,8 +122,9 @@ def configs(enriched: Iterable[dict]) -> list[dict]:
     points            B -> that point's row, ascending B
     smallest, best    the row at the smallest B; the row of the lowest per-record cost
     speedup           per-record cost at the smallest B over that at the best B
-    api_share         api_check_s / median_s at the smallest B: the share of one call that the
-                      public API's input validation takes (None where not measured)
+    api_s             api_check_s + api_convert_s at the smallest B: what the public API adds to a
+                      call (input validation, conversion to the framework), None where not measured
+    api_share         api_s / median_s at the smallest B: the share of one call that it takes
     first_call_ratio  first call / steady call at the smallest B (tracing, compilation, set-up)
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -135,6 +136,8 @@ def configs(enriched: Iterable[dict]) -> list[dict]:
         small = rows[0]
         best = min(rows, key=lambda r: _f(r["per_record_median_s"]))
         call = _f(small["median_s"])
+        parts = [small.get(k) for k in ("api_check_s", "api_convert_s")]
+        api = sum(_f(p) for p in parts if p is not None) if any(p is not None for p in parts) else None
         out.append(
             dict(zip(CONFIG, key, strict=True))
             | {
@@ -142,7 +145,8 @@ def configs(enriched: Iterable[dict]) -> list[dict]:
                 "smallest": small,
                 "best": best,
                 "speedup": _f(small["per_record_median_s"]) / _f(best["per_record_median_s"]),
-                "api_share": _f(small.get("api_check_s")) / call if small.get("api_check_s") is not None else None,
+                "api_s": api,
+                "api_share": api / call if api is not None else None,
                 "first_call_ratio": _f(small["first_call_s"]) / call,
             }
         )

@@ -120,6 +120,7 @@ def test_worker_records_follow_the_schema(worker_run):
     assert summary["machine"] == "box-1c"
     assert summary["status"] == "ok"
     assert summary["api_check_s"] > 0
+    assert summary["api_convert_s"] > 0
     assert [r["when"] for r in tables["noise"]] == ["start", "end"]
     assert all(r["sentinel_s"] > 0 for r in tables["noise"])
     assert results.load_environment(run_dir)["box-1c"][-1]["threads_setting"] == 1
@@ -145,3 +146,22 @@ def test_worker_rejects_a_bad_spec(tmp_path):
     assert done.returncode == 2
     assert "cannot read the spec" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(impls.IMPLS))
+def test_framework_inputs_convert_without_training(name):
+    """The conversion the benchmark times apart as the API's price runs alone and changes nothing."""
+    if reason := impls.unavailable_reason(name):
+        pytest.skip(reason)
+    import numpy as np
+
+    from rnnbench.bench import step, workload
+
+    config = workload.synthetic_config(8)
+    params = impls.init_params(config, seed=0)
+    model = impls.load(name, config, params)
+    (batch,) = workload.synthetic_batches(2, 3, 1)
+    assert model._framework_inputs(batch) is not None
+    assert step.api_seconds(lambda: model._framework_inputs(batch), model.sync) > 0
+    for key, value in model.get_params().items():
+        np.testing.assert_array_equal(value, params[key])

@@ -6,7 +6,8 @@ initialisation: kind first_call_step / first_call_epoch); `warmup` more calls ar
 N = profile.batches_per_epoch(B) same-shaped batches, so that a small-B epoch holds enough records for
 its per-call cost to be amortised as in a real epoch; per-record cost = seconds / (N * B).
 
-Beside the timing: what the public API's input validation costs per call (timed alone), one more
+Beside the timing: what the public API adds per call, each part timed alone (its input validation,
+and turning the batch into the framework's inputs), one more
 untimed step with the framework's allocator accounting on (rnnbench.bench.memory), the resident set,
 the load average before and after, and the checks of rnnbench.bench.checks.
 """
@@ -24,18 +25,18 @@ from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import StepPoint
 from rnnbench.bench.profiles import Profile
 
-API_CHECK_CALLS = 200  # validation calls timed together: one takes microseconds
+API_CALLS = 200  # calls timed together: one check or conversion takes microseconds
 
 
-def api_check_seconds(model, batch) -> float:
-    """Median seconds of the public API's validation of one batch (impls.RNNImpl._check), over 5 runs
-    of API_CHECK_CALLS calls."""
+def api_seconds(fn, sync) -> float:
+    """Median seconds of one call of fn, over 5 runs of API_CALLS calls, each run ending with sync."""
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
-        for _ in range(API_CHECK_CALLS):
-            model._check(batch)
-        runs.append((time.perf_counter() - t0) / API_CHECK_CALLS)
+        for _ in range(API_CALLS):
+            fn()
+        sync()
+        runs.append((time.perf_counter() - t0) / API_CALLS)
     return float(np.median(runs))
 
 
@@ -96,7 +97,9 @@ def measure_step(
         mem |= {"step_peak_bytes": None, "step_memory_method": None}
     else:
         mem |= memory.step_memory_fields(model, pool[0])
-    api_check_s = api_check_seconds(model, pool[0])
+    # what the public API adds to each call, timed alone: validation, and conversion to the framework
+    api_check_s = api_seconds(lambda: model._check(pool[0]), model.sync)
+    api_convert_s = api_seconds(lambda: model._framework_inputs(pool[0]), model.sync)
     sanity = loop.sanity()
     checks.sanity = {**vars(sanity), "gap_fraction": sanity.gap_fraction}
     if not sanity.ok:
@@ -139,6 +142,7 @@ def measure_step(
         **timing.timing_fields(stats, records_per_call),
         first_call_s=first_s,
         api_check_s=api_check_s,
+        api_convert_s=api_convert_s,
         flops_per_step=flops["flops_per_step"],
         flops_per_record=flops["flops_per_record"],
         gflops=flops["flops_per_step"] * steps_per_call / stats["median"] / 1e9,
