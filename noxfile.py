@@ -56,9 +56,11 @@ def tests_gpu(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def mutants(session: nox.Session) -> None:
-    """Mutation campaign (mutmut): each mutant is one small change to impls/ ([tool.mutmut] in pyproject.toml
-    says which files and which tests); the counts printed at the end say how many the tests killed. Work files
-    go to mutants/. `nox -s mutants -- "impls.numpy_bptt*"` runs only the mutants whose names match."""
+    """Mutation campaign (mutmut) over impls/ against the NumPy and torch tests: slow, so not run by default.
+
+    Each mutant is one small change to impls/ ([tool.mutmut] in pyproject.toml says which files and which
+    tests); the counts printed at the end say how many the tests killed. Work files go to mutants/.
+    `nox -s mutants -- "impls.numpy_bptt*"` runs only the mutants whose names match."""
     install_with(session, "torch", "mutants")
     session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 1), *session.posargs)
     session.run("mutmut", "results")
