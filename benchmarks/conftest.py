@@ -116,7 +116,7 @@ def runner(benchmark) -> timing.Runner:
             timing.own_runner, args=(target, rounds, iterations, sync)
         )
 
-    def drive(target, rounds: int, iterations: int, sync) -> list[float]:
+    def drive(target, rounds: int, iterations: int, _sync) -> list[float]:  # each call syncs itself
         benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=0)
         # pytest-benchmark stores each round's wall time divided by iterations
         return [d * iterations for d in benchmark.stats.stats.data]

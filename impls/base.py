@@ -137,7 +137,7 @@ class RNNImpl(abc.ABC):
         self._train_step(batch)
         return StepMemory(None, f"not measured: {self.name} has no allocator accounting")
 
-    def _set_threads(self, threads: int) -> None:
+    def _set_threads(self, _threads: int) -> None:  # a framework with no thread setting of its own
         return None
 
     def _framework_inputs(self, batch: Batch) -> object:

@@ -33,7 +33,7 @@ TRACES = [0]  # traces (compilations) of `counted` functions in this process
 _COMPILE_CLOCK = [0.0]  # seconds JAX has reported spending in compilation in this process
 
 
-def _count_compile_time(event: str, duration: float, **kwargs) -> None:
+def _count_compile_time(event: str, duration: float, **_kwargs) -> None:
     if event.startswith(COMPILE_EVENT_PREFIX):
         _COMPILE_CLOCK[0] += duration
 

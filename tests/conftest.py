@@ -28,6 +28,6 @@ def impl_name(request) -> str:
     return request.param
 
 
-def pytest_report_header(config) -> list[str]:
+def pytest_report_header() -> list[str]:
     found = [name for name in impls.IMPLS if _skip_reason(name) is None]
     return [f"rnnbench implementations available here: {', '.join(found) or 'none'}"]

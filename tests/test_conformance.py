@@ -278,11 +278,11 @@ def test_training_lowers_the_loss(impl_name):
 # -- bad input (DESIGN.md §7): the same clear error from every implementation, before its framework runs --
 
 BAD_BATCHES = {
-    "token-out-of-range": (lambda V, C: impls.Batch(np.array([[1, V]]), np.array([2]), np.array([0])), "token id"),
-    "negative-token": (lambda V, C: impls.Batch(np.array([[1, -1]]), np.array([2]), np.array([0])), "token ids"),
-    "negative-padding": (lambda V, C: impls.Batch(np.array([[1, -1]]), np.array([1]), np.array([0])), "token ids"),
-    "label-out-of-range": (lambda V, C: impls.Batch(np.array([[1, 2]]), np.array([2]), np.array([C])), "label"),
-    "not-a-batch": (lambda V, C: (np.array([[1, 2]]), np.array([2]), np.array([0])), "expected an impls.Batch"),
+    "token-out-of-range": (lambda V, _C: impls.Batch(np.array([[1, V]]), np.array([2]), np.array([0])), "token id"),
+    "negative-token": (lambda _V, _C: impls.Batch(np.array([[1, -1]]), np.array([2]), np.array([0])), "token ids"),
+    "negative-padding": (lambda _V, _C: impls.Batch(np.array([[1, -1]]), np.array([1]), np.array([0])), "token ids"),
+    "label-out-of-range": (lambda _V, C: impls.Batch(np.array([[1, 2]]), np.array([2]), np.array([C])), "label"),
+    "not-a-batch": (lambda _V, _C: (np.array([[1, 2]]), np.array([2]), np.array([0])), "expected an impls.Batch"),
 }
 METHODS = ["logits", "loss_and_grads", "train_step", "train_epoch", "step_memory"]
 
@@ -293,7 +293,7 @@ def guarded_model(impl_name, monkeypatch):
     config = config_for((7, 5, 3, "tanh"), "float32")
     model = impls.load(impl_name, config, random_params(config))
 
-    def framework_called(*args, **kwargs):
+    def framework_called(*_args, **_kwargs):
         raise AssertionError("the framework was called before the input was checked")
 
     for method in ("_logits", "_loss_and_grads", "_train_step", "_train_epoch", "_step_memory"):

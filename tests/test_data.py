@@ -281,9 +281,9 @@ def _latin1(tmp: Path) -> str:
 @pytest.mark.parametrize(
     ("make_spec", "match"),
     [
-        pytest.param(lambda tmp: "", "non-empty string", id="empty-spec"),
-        pytest.param(lambda tmp: "imagenet:cats", "unknown data source 'imagenet'", id="unknown-kind"),
-        pytest.param(lambda tmp: "folder:", "needs a folder", id="folder-without-path"),
+        pytest.param(lambda _tmp: "", "non-empty string", id="empty-spec"),
+        pytest.param(lambda _tmp: "imagenet:cats", "unknown data source 'imagenet'", id="unknown-kind"),
+        pytest.param(lambda _tmp: "folder:", "needs a folder", id="folder-without-path"),
         pytest.param(lambda tmp: f"folder:{tmp / 'missing'}", "does not exist", id="folder-missing"),
         pytest.param(_folder({"notes.md": "x\n"}), r"no <label>\.txt files", id="folder-without-txt"),
         pytest.param(_folder({"a.txt": "x\ny\n", "b.txt": "\n \n"}), "class 'b' has no examples", id="empty-class"),
@@ -298,13 +298,13 @@ def _latin1(tmp: Path) -> str:
         ),
         pytest.param(_csv_spec("hello,en\nbonjour,fr,x\nhi,en\n"), "row 2: expected 2 columns", id="csv-ragged-row"),
         pytest.param(_csv_spec("hello,en\nhi,en\nbonjour,\n"), "row 3: empty label", id="csv-empty-label"),
-        pytest.param(lambda tmp: "synthetic:n=ten", "must be an integer", id="synthetic-not-int"),
-        pytest.param(lambda tmp: "synthetic:colour=red", "unknown option 'colour'", id="synthetic-unknown-option"),
-        pytest.param(lambda tmp: "synthetic:classes=1", "classes must be >= 2", id="synthetic-one-class"),
-        pytest.param(lambda tmp: "synthetic:10", "key=value", id="synthetic-not-key-value"),
-        pytest.param(lambda tmp: "synthetic:rule=middle", "rule must be first or last", id="synthetic-bad-rule"),
-        pytest.param(lambda tmp: "wordfreq:en", "at least two languages", id="wordfreq-one-language"),
-        pytest.param(lambda tmp: "wordfreq:en,en", "names a language twice", id="wordfreq-repeated-language"),
+        pytest.param(lambda _tmp: "synthetic:n=ten", "must be an integer", id="synthetic-not-int"),
+        pytest.param(lambda _tmp: "synthetic:colour=red", "unknown option 'colour'", id="synthetic-unknown-option"),
+        pytest.param(lambda _tmp: "synthetic:classes=1", "classes must be >= 2", id="synthetic-one-class"),
+        pytest.param(lambda _tmp: "synthetic:10", "key=value", id="synthetic-not-key-value"),
+        pytest.param(lambda _tmp: "synthetic:rule=middle", "rule must be first or last", id="synthetic-bad-rule"),
+        pytest.param(lambda _tmp: "wordfreq:en", "at least two languages", id="wordfreq-one-language"),
+        pytest.param(lambda _tmp: "wordfreq:en,en", "names a language twice", id="wordfreq-repeated-language"),
     ],
 )
 def test_bad_spec_raises_input_error(tmp_path: Path, make_spec, match: str) -> None:

@@ -158,7 +158,8 @@ def test_two_jobs_measure_the_plain_sweep(tmp_path, capsys, plain_work, backend)
         assert "submitted job s2of2" in out
 
 
-def test_a_slurm_job_has_a_node_to_itself(tmp_path, needs_submitit, fake_slurm):
+@pytest.mark.usefixtures("needs_submitit")
+def test_a_slurm_job_has_a_node_to_itself(tmp_path, fake_slurm):
     args = ["--slurm-partition", "cpu", "--slurm-constraint", "xeon", "--slurm-time", "1:30:00"]
     assert bench(tmp_path, "--run-id", "r", "--executor", "slurm", *args) == 0
     (script,) = [p.read_text() for p in fake_slurm.glob("*.sh")]
@@ -194,7 +195,8 @@ class FailsOneJob(executors.SubmititExecutor):
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_failed_job_is_named_and_resume_resubmits_only_its_shard(tmp_path, capsys, monkeypatch, needs_submitit):
+@pytest.mark.usefixtures("needs_submitit")
+def test_a_failed_job_is_named_and_resume_resubmits_only_its_shard(tmp_path, capsys, monkeypatch):
     real_make = executors.make
     monkeypatch.setattr(executors, "make", lambda options, run_dir: FailsOneJob(options, run_dir))
     assert bench(tmp_path, "--run-id", "r", "--executor", "local", "--jobs", "2", "--machine", "m") == 1
@@ -244,7 +246,8 @@ def test_a_missing_submitit_is_one_line_and_writes_nothing(tmp_path, capsys, mon
     assert not results_dir.exists()
 
 
-def test_slurm_without_sbatch_is_refused(tmp_path, capsys, monkeypatch, needs_submitit):
+@pytest.mark.usefixtures("needs_submitit")
+def test_slurm_without_sbatch_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert bench(tmp_path / "results", "--executor", "slurm") == 2
     assert "sbatch" in capsys.readouterr().err

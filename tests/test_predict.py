@@ -127,15 +127,15 @@ def test_unknown_tokens_count_as_unk(trained: Path, capsys) -> None:
 # -- bad input -----------------------------------------------------------------------------------------
 
 
-def _no_records(model: Path, tmp: Path) -> list[str]:
+def _no_records(model: Path, _tmp: Path) -> list[str]:
     return [str(model)]
 
 
-def _both(model: Path, tmp: Path) -> list[str]:
+def _both(model: Path, _tmp: Path) -> list[str]:
     return [str(model), "Kowalski", "--input", "-"]
 
 
-def _empty_text(model: Path, tmp: Path) -> list[str]:
+def _empty_text(model: Path, _tmp: Path) -> list[str]:
     return [str(model), "Kowalski", "  "]
 
 
@@ -153,20 +153,20 @@ def _latin1_input(model: Path, tmp: Path) -> list[str]:
     return [str(model), "--input", str(tmp / "latin1.txt")]
 
 
-def _no_folder(model: Path, tmp: Path) -> list[str]:
+def _no_folder(_model: Path, tmp: Path) -> list[str]:
     return [str(tmp / "nowhere"), "Kowalski"]
 
 
-def _folder_without_model(model: Path, tmp: Path) -> list[str]:
+def _folder_without_model(_model: Path, tmp: Path) -> list[str]:
     return [str(tmp), "Kowalski"]
 
 
-def _old_folder(model: Path, tmp: Path) -> list[str]:
+def _old_folder(model: Path, _tmp: Path) -> list[str]:
     (model / "model.json").unlink()
     return [str(model), "Kowalski"]
 
 
-def _unknown_impl(model: Path, tmp: Path) -> list[str]:
+def _unknown_impl(model: Path, _tmp: Path) -> list[str]:
     return [str(model), "Kowalski", "--impl", "fortran"]
 
 
@@ -229,7 +229,7 @@ def _pickled_params(folder: Path) -> None:
     arrays["b_y"] = np.array([{"not": "an array"}] * 5, dtype=object)  # loading it would need a pickle
     with open(folder / "params.npz", "wb") as f:
         np.savez(f, **arrays)
-    _rewrite_model_json(folder, lambda body: None)
+    _rewrite_model_json(folder, lambda _body: None)
 
 
 def _wrong_shape(folder: Path) -> None:
@@ -238,7 +238,7 @@ def _wrong_shape(folder: Path) -> None:
     arrays["W_hh"] = arrays["W_hh"][:, :-1]
     with open(folder / "params.npz", "wb") as f:
         np.savez(f, **arrays)
-    _rewrite_model_json(folder, lambda body: None)
+    _rewrite_model_json(folder, lambda _body: None)
 
 
 def _non_finite(folder: Path) -> None:
@@ -247,7 +247,7 @@ def _non_finite(folder: Path) -> None:
     arrays["b_h"][0] = np.nan
     with open(folder / "params.npz", "wb") as f:
         np.savez(f, **arrays)
-    _rewrite_model_json(folder, lambda body: None)
+    _rewrite_model_json(folder, lambda _body: None)
 
 
 def _short_vocab(folder: Path) -> None:
@@ -267,7 +267,7 @@ def _extra_array(folder: Path) -> None:
         arrays = dict(npz)
     with open(folder / "params.npz", "wb") as f:
         np.savez(f, **arrays, extra=np.zeros(3))
-    _rewrite_model_json(folder, lambda body: None)
+    _rewrite_model_json(folder, lambda _body: None)
 
 
 @pytest.mark.parametrize(

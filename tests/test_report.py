@@ -293,7 +293,8 @@ SECTIONS = [
 ]
 
 
-def test_report_structure_headline_and_plots(run_dir, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_report_structure_headline_and_plots(run_dir):
     from rnnbench.report import build_report
 
     text = build_report(run_dir).read_text(encoding="utf-8")
@@ -319,7 +320,8 @@ def test_report_structure_headline_and_plots(run_dir, report_deps):
     assert "results/README.md" in text
 
 
-def test_report_tables_hold_the_derived_figures(run_dir, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_report_tables_hold_the_derived_figures(run_dir):
     from rnnbench.report import build_report
 
     text = build_report(run_dir, target=0.6).read_text(encoding="utf-8")
@@ -337,7 +339,8 @@ def test_report_tables_hold_the_derived_figures(run_dir, report_deps):
     assert LOADED[1] in section_text(text, "Noise")
 
 
-def test_two_machines_side_by_side(tmp_path, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_two_machines_side_by_side(tmp_path):
     from rnnbench.report import build_report
 
     run = make_run(tmp_path / "run", machines=("alpha", "beta"))
@@ -354,7 +357,8 @@ def test_two_machines_side_by_side(tmp_path, report_deps):
     assert {r["machine"] for r in table_after(text, "Headline")} == set(MACHINES)
 
 
-def test_two_batch_sizes_draw_no_fit(tmp_path, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_two_batch_sizes_draw_no_fit(tmp_path):
     from rnnbench.report import build_report
 
     run = make_run(tmp_path / "run", batches=(1, 8))
@@ -365,7 +369,8 @@ def test_two_batch_sizes_draw_no_fit(tmp_path, report_deps):
 
 
 @pytest.mark.parametrize(("batches", "accuracy"), [((1,), True), ((), True), (BATCHES, False)])
-def test_partial_runs_get_the_sections_their_data_allow(tmp_path, report_deps, batches, accuracy):
+@pytest.mark.usefixtures("report_deps")
+def test_partial_runs_get_the_sections_their_data_allow(tmp_path, batches, accuracy):
     """One batch size, an accuracy-only run (--skip-sweep), a sweep without accuracy (--skip-accuracy)."""
     from rnnbench.report import build_report
 
@@ -378,7 +383,8 @@ def test_partial_runs_get_the_sections_their_data_allow(tmp_path, report_deps, b
     assert not (run / "plots" / "overhead_marginal.png").exists() or len(batches) >= analysis.FIT_MIN_BATCHES
 
 
-def test_failed_points_are_listed_and_left_out(tmp_path, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_failed_points_are_listed_and_left_out(tmp_path):
     from rnnbench.report import build_report
 
     run = make_run(tmp_path / "run", failed=(("alpha", "numpy-bptt", 1),))
@@ -389,7 +395,8 @@ def test_failed_points_are_listed_and_left_out(tmp_path, report_deps):
     assert head["numpy-bptt"]["B=1"] == "-"
 
 
-def test_a_run_with_only_its_csv_tables_gets_the_same_headline(run_dir, report_deps):
+@pytest.mark.usefixtures("report_deps")
+def test_a_run_with_only_its_csv_tables_gets_the_same_headline(run_dir):
     from rnnbench.report import build_report
 
     before = table_after(build_report(run_dir).read_text(encoding="utf-8"), "Headline")
@@ -408,7 +415,8 @@ def test_cli_refuses_an_impossible_target(run_dir, target, capsys):
     assert not (run_dir / "report.md").exists()
 
 
-def test_cli_writes_the_report(run_dir, report_deps, capsys):
+@pytest.mark.usefixtures("report_deps")
+def test_cli_writes_the_report(run_dir, capsys):
     from rnnbench import cli
 
     assert cli.main(["report", str(run_dir), "--target-accuracy", "0.5"]) == 0

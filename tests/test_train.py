@@ -253,7 +253,7 @@ def test_cli_refuses_a_read_only_out(run_cli, tmp_path: Path, capsys) -> None:
     assert f"output folder '{out}' cannot be written" in capsys.readouterr().err
 
 
-def test_cli_force_replaces_the_model_files_of_a_non_empty_out(run_cli, tmp_path: Path, capsys) -> None:
+def test_cli_force_replaces_the_model_files_of_a_non_empty_out(run_cli, tmp_path: Path) -> None:
     out, _ = _not_empty(tmp_path)
     argv = ["train", "--data", SYNTHETIC, "--hidden", "8", "--epochs", "1", "--out", out, "--force"]
     assert run_cli(argv) == 0
@@ -289,7 +289,7 @@ def test_cli_trains_on_every_row_when_asked(run_cli, tmp_path: Path, capsys) -> 
     assert [r["records_seen"] for r in metrics["epochs"]] == [12, 24]
 
 
-def test_cli_test_data_replaces_the_test_split(run_cli, tmp_path: Path, capsys) -> None:
+def test_cli_test_data_replaces_the_test_split(run_cli, capsys) -> None:
     argv = ["train", "--data", SYNTHETIC, "--test-data", "synthetic:n=30,length=5,vocab=12,classes=3,seed=9"]
     assert run_cli([*argv, "--val-fraction", "0.25", "--epochs", "1", "--hidden", "8"]) == 0
     printed = capsys.readouterr().out
@@ -389,7 +389,7 @@ class RecordingBar:
 
 def test_progress_advances_per_batch(impl_name: str, monkeypatch) -> None:
     bar = RecordingBar()
-    monkeypatch.setattr(train_module, "_progress_bar", lambda total, enabled: bar)
+    monkeypatch.setattr(train_module, "_progress_bar", lambda _total, _enabled: bar)
     train(TrainConfig(**(FAST | {"impl": impl_name}), epochs=2), progress=True)
     if impl_name == "jax-scan":  # one fused call per epoch: the bar moves per call
         assert bar.updates == [320, 320]
