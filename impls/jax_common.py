@@ -102,36 +102,56 @@ def bucket_length(T: int) -> int:
     return -(-T // step) * step
 
 
-def pack(batch: Batch, T_pad: int) -> np.ndarray:
-    """One int32 host array per batch, so that a step makes one host-to-device transfer.
+def pack(batch: Batch, T_pad: int) -> tuple[np.ndarray, bool]:
+    """One int32 host array per batch, so that a step makes one host-to-device transfer; records right-aligned.
 
-    -> (B, T_pad + 2) int32: columns [0, T) the tokens, [T, T_pad) zero padding (a valid id, masked
-    out), column T_pad the lengths, column T_pad + 1 the labels.
+    -> data (B, T_pad + 2) int32: columns [0, T_pad) the tokens of each record moved to the end (record
+    b's L_b tokens in columns [T_pad - L_b, T_pad), the columns before them a valid id that is never
+    read), column T_pad the lengths, column T_pad + 1 the labels; and full: whether every record fills
+    all T_pad steps. Right-aligned, every record ends at the last step, so a recurrence needs no mask
+    past a record's end, only a gate before its start (jax_scan.final_state), and none when full.
     """
     B, T = batch.tokens.shape
-    data = np.empty((B, T_pad + 2), dtype=np.int32)
-    data[:, :T] = batch.tokens
-    data[:, T:T_pad] = 0
-    data[:, T_pad] = batch.lengths
-    data[:, T_pad + 1] = batch.labels
-    return data
-
-
-def pack_many(batches: list[Batch], T_pad: int) -> np.ndarray:
-    """N batches of one B -> (N, B, T_pad + 2) int32, `pack` of each stacked (whole-array copies where
-    the batches share one T, instead of N small ones)."""
-    N, (B, T) = len(batches), batches[0].tokens.shape
-    data = np.empty((N, B, T_pad + 2), dtype=np.int32)
-    if all(b.t_max == T for b in batches):
-        data[:, :, :T] = np.stack([b.tokens for b in batches])
-        data[:, :, T:T_pad] = 0
+    data = np.zeros((B, T_pad + 2), dtype=np.int32)
+    lengths = batch.lengths
+    full = T_pad == T and int(lengths.min()) == T
+    if full:
+        data[:, :T] = batch.tokens
+    elif B == 1:
+        L = int(lengths[0])
+        data[0, T_pad - L : T_pad] = batch.tokens[0, :L]
     else:
-        data[:, :, :T_pad] = 0
-        for row, b in zip(data, batches, strict=True):
+        data[:, :T_pad] = _right_aligned(batch.tokens, lengths, T_pad)
+    data[:, T_pad] = lengths
+    data[:, T_pad + 1] = batch.labels
+    return data, full
+
+
+def pack_many(batches: list[Batch], T_pad: int) -> tuple[np.ndarray, bool]:
+    """N batches of one B -> (N, B, T_pad + 2) int32, `pack` of each, and whether every record of every
+    batch fills all T_pad steps; in whole-array operations where the batches share one T."""
+    N, (B, T) = len(batches), batches[0].tokens.shape
+    if all(b.t_max == T for b in batches):
+        tokens = np.stack([b.tokens for b in batches])  # (N, B, T)
+    else:
+        T = max(b.t_max for b in batches)
+        tokens = np.zeros((N, B, T), dtype=np.int64)
+        for row, b in zip(tokens, batches, strict=True):
             row[:, : b.t_max] = b.tokens
-    data[:, :, T_pad] = np.stack([b.lengths for b in batches])
+    lengths = np.stack([b.lengths for b in batches])  # (N, B)
+    data = np.zeros((N, B, T_pad + 2), dtype=np.int32)
+    full = T_pad == T and int(lengths.min()) == T
+    data[:, :, :T_pad] = tokens if full else _right_aligned(tokens, lengths, T_pad)
+    data[:, :, T_pad] = lengths
     data[:, :, T_pad + 1] = np.stack([b.labels for b in batches])
-    return data
+    return data, full
+
+
+def _right_aligned(tokens: np.ndarray, lengths: np.ndarray, T_pad: int) -> np.ndarray:
+    """tokens (..., T), lengths (...) -> (..., T_pad): step t of a record reads its token t - (T_pad - L);
+    before the record starts, its first token (any valid id would do: those steps are gated to 0)."""
+    source = np.arange(T_pad) - (T_pad - lengths)[..., None]  # (..., T_pad)
+    return np.take_along_axis(tokens, np.maximum(source, 0), axis=-1)
 
 
 def unpack(data: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -2,14 +2,18 @@
 through the scan), and loss, gradient, clipping and update are one `jax.jit`.
 
 The forward (DESIGN.md §1): one gather of W_xh's columns for the whole batch, then a scan over time
-steps of h <- phi(x_t + h @ W_hh.T), with a record's state frozen (jnp.where with a (T, B) mask) once
-its length is reached, so the final h is h at each record's own length. The loss is the mean of
-logsumexp(logits) - logits[y]. No backward is written here: JAX transposes the scan. How the forward
-is written still decides what autodiff makes of it:
+steps of h <- phi(x_t + h @ W_hh.T). Records are right-aligned in the padded batch (`jax_common.pack`):
+every record ends at the last step, and before its first token its h is gated to exactly 0 (one
+multiplication per step), so the final h is h at each record's own length; a batch whose records all
+fill the padded length runs without the gate (its own compilation, `masked=False`). The loss is the
+mean of logsumexp(logits) - logits[y]. No backward is written here: JAX transposes the scan. How the
+forward is written still decides what autodiff makes of it:
 - h @ W_hh.T is a dot_general that contracts h with W_hh's second axis: a transpose inside the step
   is copied per step, forward and backward, once the scan is unrolled.
 - The scan unrolls UNROLL = 8 steps (all of them where T <= 8): XLA's CPU while loop costs a few
   microseconds per iteration, most of a small step.
+- Right-aligned records need no mask past their end: a mask that froze h there is a select per step
+  forward and two back, and a residual more per step, where the gate is a multiplication each way.
 - The step differentiates with respect to the gathered input columns, not W_xh itself. Plain SGD
   without clipping then scatters -lr times their gradients into the W_xh rows they came from (the
   T x B rows a step touched: the update of DESIGN.md §3 for those rows, and exactly nothing for the
@@ -21,7 +25,7 @@ transposed as (S, V, H), so that its gather and scatter touch rows), kept on the
 and donated to the next step, so no step slices or concatenates parameters.
 
 Compilations. A jitted function compiles once per input shape, so T is padded up to a bucket
-(`jax_common.bucket_length`); padding is exact because of the mask. The jitted functions depend only on
+(`jax_common.bucket_length`); padding is exact because of the gate. The jitted functions depend only on
 the model's frozen ModelConfig, optimizer and clip, and `functions(config, optimizer, clip)` keeps them
 process-wide: a second model with the same key compiles nothing for shapes the first one has run.
 `model.trace_counts` counts the traces (each one a compilation) that the model's own calls caused, per
@@ -32,8 +36,8 @@ them) and runs each run of equal-B batches as ONE compiled call (a `lax.scan` ov
 the step inside it), so an epoch of many lengths and a smaller last batch compiles two functions (the
 fused epoch and the step for the last batch) and later epochs of the same shape none. Where the
 batches' buckets differ (`ragged`), each batch's time loop runs in chunks of 8 steps, and a `lax.cond`
-skips the chunks past its own longest record: autodiff cannot differentiate a loop of dynamic trip
-count, but it transposes a cond inside a scan, and skips the same chunks on the way back.
+skips the chunks before its own longest record starts: autodiff cannot differentiate a loop of dynamic
+trip count, but it transposes a cond inside a scan, and skips the same chunks on the way back.
 
 float64. 64-bit types are enabled only while a float64 model runs (the `jax.enable_x64(True)` context
 around each of its calls), so importing this module changes nothing for other JAX code; every array
@@ -74,46 +78,60 @@ def _dot_t(a: jax.Array, b: jax.Array) -> jax.Array:
     return lax.dot_general(a, b, (((1,), (1,)), ((), ())))
 
 
-def final_state(xs: jax.Array, W_hh: jax.Array, alive: jax.Array, relu: bool, n: jax.Array | None = None) -> jax.Array:
-    """h_T of h_t = phi(x_t + h_{t-1} @ W_hh.T) from h_0 = 0; xs (T, B, H) the inputs with b_h added,
-    W_hh (H, H), alive (T, B) bool (t < the record's length) -> (B, H).
+def final_state(
+    xs: jax.Array, W_hh: jax.Array, relu: bool, live: jax.Array | None = None, n: jax.Array | None = None
+) -> jax.Array:
+    """h_T of h_t = phi(x_t + h_{t-1} @ W_hh.T) from h_0 = 0, for right-aligned records; xs (T, B, H) the
+    inputs, W_hh (H, H) -> (B, H).
 
-    A record's state is frozen once t reaches its length, so h_T is h at its own length. n (0-d int32,
-    None: T): the batch's longest length; chunks of CHUNK steps from n on are skipped (every record is
-    frozen there, so they would change nothing), T then being a multiple of CHUNK.
+    live (T, B) bool, whether record b has started by step t (None: every record fills all T steps).
+    Right-aligned (see `jax_common.pack`), every record ends at step T; before it starts, its h is
+    multiplied by 0, so h is exactly 0 when it starts, and h_T is h at its own last token. The gate is one
+    multiplication per step, and its derivative is too, where a mask that froze h past each record's end
+    would be a select forward and two back. n (0-d int32, None: T): the batch's longest length; chunks
+    of CHUNK steps that end before step T - n are skipped (h is 0 throughout them for every record), T
+    then being a multiple of CHUNK.
     """
     phi = jax.nn.relu if relu else jnp.tanh
     T, B, H = xs.shape
+    gates = None if live is None else live[:, :, None].astype(xs.dtype)  # (T, B, 1)
 
-    def step(h, x_alive):
-        x_t, alive_t = x_alive
-        return jnp.where(alive_t[:, None], phi(x_t + _dot_t(h, W_hh)), h), None  # (B, H): frozen past a length
+    def step(h, x_gate):
+        x_t, gate_t = x_gate
+        h_new = phi(x_t + _dot_t(h, W_hh))  # (B, H)
+        return (h_new if gate_t is None else h_new * gate_t), None
 
     h0 = jnp.zeros((B, H), dtype=xs.dtype)
     if n is None or T <= CHUNK:
-        return lax.scan(step, h0, (xs, alive), unroll=min(T, UNROLL))[0]
+        return lax.scan(step, h0, (xs, gates), unroll=min(T, UNROLL))[0]
 
-    def chunk(h, k_x_alive):
-        k, x, a = k_x_alive  # x (CHUNK, B, H), a (CHUNK, B)
-        run = lambda h: lax.scan(step, h, (x, a), unroll=CHUNK)[0]
-        return lax.cond(k * CHUNK < n, run, lambda h: h, h), None
+    def chunk(h, k_x_gate):
+        k, x, gate = k_x_gate  # x (CHUNK, B, H), gate (CHUNK, B, 1)
+        run = lambda h: lax.scan(step, h, (x, gate), unroll=CHUNK)[0]
+        return lax.cond((k + 1) * CHUNK > T - n, run, lambda h: h, h), None
 
     K = T // CHUNK
-    chunks = (jnp.arange(K, dtype=jnp.int32), xs.reshape(K, CHUNK, B, H), alive.reshape(K, CHUNK, B))
+    chunks = (jnp.arange(K, dtype=jnp.int32), xs.reshape(K, CHUNK, B, H), gates.reshape(K, CHUNK, B, 1))
     return lax.scan(chunk, h0, chunks)[0]
 
 
-def logits_from_inputs(
-    p: dict[str, jax.Array], inputs: jax.Array, lengths: jax.Array, relu: bool, ragged: bool = False
-) -> jax.Array:
-    """The canonical forward from the gathered input columns: inputs (T, B, H), inputs[t, b] = W_xh[:, x_t]
-    of record b; p keyed like Params (its W_xh unused); lengths (B,) int32 -> logits (B, C).
+def live_steps(T: int, lengths: jax.Array) -> jax.Array:
+    """lengths (B,) int32 -> (T, B) bool: whether right-aligned record b has started at step t (t >= T - L_b)."""
+    return jnp.arange(T, dtype=jnp.int32)[:, None] >= (T - lengths)[None, :]
 
-    ragged: skip the chunks of the time loop past max(lengths) (see `final_state`)."""
-    T = inputs.shape[0]
+
+def logits_from_inputs(
+    p: dict[str, jax.Array],
+    inputs: jax.Array,
+    live: jax.Array | None,
+    relu: bool,
+    n: jax.Array | None = None,
+) -> jax.Array:
+    """The canonical forward from the gathered input columns of right-aligned records: inputs (T, B, H),
+    inputs[t, b] = W_xh[:, x] for the token x that step t of record b reads; live (T, B) bool or None
+    and n as in `final_state`; p keyed like Params (its W_xh unused) -> logits (B, C)."""
     xs = inputs + p["b_h"][None, None, :]  # (T, B, H)
-    alive = jnp.arange(T, dtype=jnp.int32)[:, None] < lengths[None, :]  # (T, B): t < L_b
-    h_last = final_state(xs, p["W_hh"], alive, relu, jnp.max(lengths) if ragged else None)  # (B, H)
+    h_last = final_state(xs, p["W_hh"], relu, live, n)  # (B, H)
     return _dot_t(h_last, p["W_hy"]) + p["b_y"][None, :]  # (B, C)
 
 
@@ -131,8 +149,9 @@ class Functions(NamedTuple):
 
     logits(state, data (B, T_pad + 2)) -> (B, C)
     loss_and_grads(state, data) -> loss 0-d, gradients in PARAM_NAMES order, canonical shapes
-    train_step(state, data, bias (2,) or None) -> state, loss 0-d
-    train_epoch(state, data (N, B, T_pad + 2), bias (N, 2) or None, ragged static) -> state, losses (N,)
+    train_step(state, data, bias (2,) or None, masked) -> state, loss 0-d
+    train_epoch(state, data (N, B, T_pad + 2), bias (N, 2) or None, ragged, masked) -> state, losses (N,)
+    ragged and masked are static: see `forward_pass`.
     """
 
     logits: Callable
@@ -146,37 +165,39 @@ def _build(config: ModelConfig, spec: Optimizer, clip: Clip) -> Functions:
     relu, update = config.nonlinearity == "relu", jax_common.apply_update
     sparse_xh = isinstance(spec, SGD) and not spec.momentum and clip is None  # see the module docstring
 
-    def forward_pass(state: State, data: jax.Array, ragged: bool):
-        """-> the gathered inputs (T, B, H), the dense parameters, a loss of (dense, inputs), ids (T, B)."""
-        tokens, lengths, labels = unpack(data)
+    def forward_pass(state: State, data: jax.Array, ragged: bool = False, masked: bool = True):
+        """-> the gathered inputs (T, B, H), the dense parameters, a loss of (dense, inputs), ids (T, B).
+
+        masked=False: every record fills all T steps (no gate); ragged: skip chunks no record reaches."""
+        tokens, lengths, labels = unpack(data)  # tokens right-aligned by `pack`
         ids = tokens.T  # (T, B); checked against V on the host
-        inputs = state[0][0].at[ids].get(mode="promise_in_bounds")  # (T, B, H): row x_t is W_xh[:, x_t]
+        live = live_steps(tokens.shape[1], lengths) if masked else None
+        inputs = state[0][0].at[ids].get(mode="promise_in_bounds")  # (T, B, H): row x is W_xh[:, x]
         dense = {k: state[i][0] for i, k in enumerate(PARAM_NAMES) if k != "W_xh"}
+        n = jnp.max(lengths) if ragged else None
 
         def loss_of(dense, inputs):
-            return mean_cross_entropy(logits_from_inputs(dense, inputs, lengths, relu, ragged), labels)
+            return mean_cross_entropy(logits_from_inputs(dense, inputs, live, relu, n), labels)
 
-        return inputs, dense, loss_of, ids
+        return inputs, dense, loss_of, ids, live
 
     def logits(state, data):
-        tokens, lengths, _ = unpack(data)
-        inputs = state[0][0].at[tokens.T].get(mode="promise_in_bounds")  # (T, B, H)
-        dense = {k: state[i][0] for i, k in enumerate(PARAM_NAMES) if k != "W_xh"}
-        return logits_from_inputs(dense, inputs, lengths, relu)
+        inputs, dense, _, _, live = forward_pass(state, data)
+        return logits_from_inputs(dense, inputs, live, relu)
 
     def dense_xh(state, g_inputs, ids):  # (T, B, H) gradients of the gathered columns -> (V, H)
         return jnp.zeros_like(state[0][0]).at[ids].add(g_inputs, mode="promise_in_bounds")
 
     def loss_and_grads(state, data):
-        inputs, dense, loss_of, ids = forward_pass(state, data, False)
+        inputs, dense, loss_of, ids, _ = forward_pass(state, data)
         loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
         return loss, (dense_xh(state, g_inputs, ids).T, *(g[k] for k in PARAM_NAMES[1:]))
 
-    def step(state, data_bias, ragged):
+    def step(state, data_bias, ragged, masked):
         data, bias = data_bias
-        inputs, dense, loss_of, ids = forward_pass(state, data, ragged)
+        inputs, dense, loss_of, ids, _ = forward_pass(state, data, ragged, masked)
         loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
-        if sparse_xh:  # padding positions add exact zeros
+        if sparse_xh:  # steps before a record starts add exact zeros
             new_xh = state[0].at[0, ids].add(-spec.lr * g_inputs, mode="promise_in_bounds")
             rest = (update(spec, state[i], g[k], None) for i, k in enumerate(PARAM_NAMES) if i)
             return (new_xh, *rest), loss
@@ -184,18 +205,18 @@ def _build(config: ModelConfig, spec: Optimizer, clip: Clip) -> Functions:
         g = jax_common.clip_tree(g, clip)
         return tuple(update(spec, state[i], g[k], bias) for i, k in enumerate(PARAM_NAMES)), loss
 
-    def train_step(state, data, bias):
-        return step(state, (data, bias), False)
+    def train_step(state, data, bias, masked):
+        return step(state, (data, bias), False, masked)
 
-    def train_epoch(state, data, bias, ragged):
-        return lax.scan(lambda st, db: step(st, db, ragged), state, (data, bias))
+    def train_epoch(state, data, bias, ragged, masked):
+        return lax.scan(lambda st, db: step(st, db, ragged, masked), state, (data, bias))
 
     counted = jax_common.counted
     return Functions(
         jax.jit(counted(logits)),
         jax.jit(counted(loss_and_grads)),
-        jax.jit(counted(train_step), donate_argnums=0),  # the old state is dead once a step has run
-        jax.jit(counted(train_epoch), donate_argnums=0, static_argnums=3),
+        jax.jit(counted(train_step), donate_argnums=0, static_argnums=3),  # the old state is dead once a step has run
+        jax.jit(counted(train_epoch), donate_argnums=0, static_argnums=(3, 4)),
     )
 
 
@@ -251,19 +272,21 @@ class JaxScan(RNNImpl):
 
     def _logits(self, batch: Batch) -> np.ndarray:
         with self._precision():
-            out = self._meter.call("logits", self._fns.logits, self.state, pack(batch, bucket_length(batch.t_max)))
+            data = pack(batch, bucket_length(batch.t_max))[0]
+            out = self._meter.call("logits", self._fns.logits, self.state, data)
             return np.array(out, dtype=self.dtype)
 
     def _loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
         with self._precision():
-            data = pack(batch, bucket_length(batch.t_max))
+            data = pack(batch, bucket_length(batch.t_max))[0]
             loss, grads = self._meter.call("loss_and_grads", self._fns.loss_and_grads, self.state, data)
             return float(loss), {k: np.array(g, dtype=self.dtype) for k, g in zip(PARAM_NAMES, grads, strict=True)}
 
-    def _step_inputs(self, batch: Batch, T_pad: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The host arguments of the next train_step besides the state: packed data, Adam's bias (2,) or None."""
+    def _step_inputs(self, batch: Batch, T_pad: int | None = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """The arguments of the next train_step besides the state: packed data, Adam's bias (2,) or None, masked."""
         bias = self._bias(1)
-        return pack(batch, T_pad or bucket_length(batch.t_max)), None if bias is None else bias[0]
+        data, full = pack(batch, T_pad or bucket_length(batch.t_max))
+        return data, None if bias is None else bias[0], not full
 
     def _framework_inputs(self, batch: Batch) -> tuple:
         return jax.block_until_ready(jax.device_put(self._step_inputs(batch)))
@@ -319,15 +342,20 @@ class JaxScan(RNNImpl):
         """N batches of one B padded to T_pad, in one compiled call -> their N losses."""
         if len(batches) == 1:
             return [self._train_step(batches[0], T_pad)]
-        data = pack_many(batches, T_pad)  # (N, B, T_pad + 2) int32
+        data, full = pack_many(batches, T_pad)  # (N, B, T_pad + 2) int32
         bias = self._bias(len(batches))
         with self._precision():
-            self.state, losses = self._meter.call("train_epoch", self._fns.train_epoch, self.state, data, bias, ragged)
+            self.state, losses = self._meter.call(
+                "train_epoch", self._fns.train_epoch, self.state, data, bias, ragged, not full
+            )
             self.step_count += len(batches)
             return np.asarray(losses, dtype=np.float64).tolist()
 
     def _get_params(self) -> Params:
-        host = {k: np.array(rows[0], dtype=self.dtype) for k, rows in zip(PARAM_NAMES, self.state, strict=True)}
+        # Row 0 taken on the host: indexing on the device would compile a slice per shape.
+        host = {
+            k: np.array(np.asarray(rows)[0], dtype=self.dtype) for k, rows in zip(PARAM_NAMES, self.state, strict=True)
+        }
         host["W_xh"] = np.ascontiguousarray(host["W_xh"].T)  # (H, V)
         return host
 

@@ -298,10 +298,10 @@ def test_float64_agrees_with_numpy_on_a_ragged_batch(nonlinearity):
 
 def lowered_text(model: jax_scan.JaxScan, batch: impls.Batch) -> str:
     """The StableHLO of the model's train step for this batch's shapes."""
-    data = jax_scan.pack(batch, jax_scan.bucket_length(batch.t_max))
+    data, full = jax_scan.pack(batch, jax_scan.bucket_length(batch.t_max))
     bias = model._bias(1)
     with model._precision():
-        return model._fns.train_step.lower(model.state, data, None if bias is None else bias[0]).as_text()
+        return model._fns.train_step.lower(model.state, data, None if bias is None else bias[0], not full).as_text()
 
 
 @pytest.mark.parametrize("global_x64", [False, True])
