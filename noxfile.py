@@ -13,6 +13,7 @@ and would download a multi-GB CUDA build instead.
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -62,6 +63,8 @@ def mutants(session: nox.Session) -> None:
     tests); the counts printed at the end say how many the tests killed. Work files go to mutants/.
     `nox -s mutants -- "impls.numpy_bptt*"` runs only the mutants whose names match."""
     install_with(session, "torch", "mutants")
+    # mutmut keeps which tests cover which function from its last run, and does not see tests change
+    shutil.rmtree("mutants", ignore_errors=True)
     session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 1), *session.posargs)
     session.run("mutmut", "results")
 

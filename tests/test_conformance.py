@@ -107,15 +107,20 @@ def test_gradient_through_the_recurrence_matches_finite_differences(impl_name, n
     assert_params_close(grads, expected, FD_TOL, "grad vs finite differences")
 
 
-def test_loss_is_stable_for_large_logits(impl_name):
+@pytest.mark.parametrize("records", ["batch", "one-record"])
+def test_loss_is_stable_for_large_logits(impl_name, records):
     """Logits near 1e4 overflow exp() in float32: the loss is the stable log-sum-exp form (DESIGN.md §1),
-    and loss and gradients are finite and as float64 computes them (a float64 loss near 3084)."""
+    and loss and gradients are finite and as float64 computes them (a float64 loss near 3084 for the batch).
+    A batch of one record too, which an implementation may run on a path of its own."""
     config = config_for((7, 5, 3, "tanh"), "float32")
     params = random_params(config, seed=9)
     params["W_hy"] = params["W_hy"] * 1e4
     batch = ragged_batch(config, B, T, seed=3)
+    ref = reference(config, params)
+    if records == "one-record":  # the record with the largest loss: far from a saturated softmax's zero
+        batch = batch.record(max(range(B), key=lambda i: ref.loss_and_grads(batch.record(i))[0]))
     loss, grads = impls.load(impl_name, config, params).loss_and_grads(batch)
-    ref_loss, ref_grads = reference(config, params).loss_and_grads(batch)
+    ref_loss, ref_grads = ref.loss_and_grads(batch)
     assert ref_loss > 1e3  # the logits are large indeed
     assert np.isfinite(loss), f"loss {loss}"
     assert all(np.isfinite(g).all() for g in grads.values()), "non-finite gradient"
@@ -164,6 +169,8 @@ def test_batch_law(impl_name, nonlinearity):
     alone = [model.loss_and_grads(batch.record(i)) for i in range(B)]
     for i in range(B):
         assert_close(logits[i], model.logits(batch.record(i))[0], tolerances.FLOAT64, f"logits row {i}")
+    for start, pair in zip(range(0, B, 2), batch.split(2), strict=True):  # batches of two, between 1 and B
+        assert_close(model.logits(pair), logits[start : start + 2], tolerances.FLOAT64, f"logits rows {start}, +1")
     assert abs(loss - np.mean([loss_i for loss_i, _ in alone])) <= tolerances.FLOAT64 * abs(loss)
     for name in impls.PARAM_NAMES:
         mean_grad = np.mean([grads_i[name] for _, grads_i in alone], axis=0)
@@ -207,18 +214,22 @@ def test_identical_runs_give_identical_results(impl_name, dtype):
 @pytest.mark.parametrize("clip", list(CLIPS))
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_train_epoch_equals_train_steps(impl_name, optimizer, clip):
-    """A fused epoch (where an implementation fuses it) does the same arithmetic as one step per batch,
-    with each optimizer and clip (plain SGD without clipping may take a sparse update path)."""
+    """A fused epoch (where an implementation fuses it) does the same arithmetic as one step per batch, and as
+    the reference's steps, with each optimizer and clip (plain SGD without clipping may take a sparse update
+    path; a batch of two records must not take a path meant for one)."""
     config = config_for((7, 5, 3, "tanh"), "float64")
     params = random_params(config, seed=11)
     batches = [ragged_batch(config, 2, T, seed=30 + i) for i in range(4)]
     options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
     fused = impls.load(impl_name, config, params, **options)
     stepped = impls.load(impl_name, config, params, **options)
+    ref = reference(config, params, **options)
     losses = fused.train_epoch(batches)
     assert len(losses) == len(batches)
     np.testing.assert_allclose(losses, [stepped.train_step(b) for b in batches], rtol=tolerances.FLOAT64)
     assert_params_close(fused.get_params(), stepped.get_params(), tolerances.FLOAT64, "after epoch")
+    np.testing.assert_allclose(losses, [ref.train_step(b) for b in batches], rtol=tolerances.FLOAT64)
+    assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "reference, after epoch")
 
 
 # Longest record of each batch of a ragged epoch: lengths that pad to different buckets (1, 4, 8, 16) in an

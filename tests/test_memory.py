@@ -100,6 +100,7 @@ def test_memory_live_before_the_step_is_not_counted(impl_name):
     model.train_step(batch)
     live = np.ones(8 * MIB, dtype=np.uint8)  # 8 MiB, some 200 times this step's own peak
     peak = model.step_memory(batch).peak_bytes
+    assert tracemalloc.is_tracing(), "step_memory stopped the caller's trace"
     assert live.all()  # alive until after the step
     assert 0 < peak < MIB, f"step peak {peak} B: the {live.nbytes} B allocated before the step were counted"
 
