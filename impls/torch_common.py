@@ -231,8 +231,8 @@ class TorchImpl(RNNImpl):
 
 def cpu_allocation_peak(run) -> int:
     """Bytes in use at the peak of run() beyond those in use when it began, from the CPU allocator's
-    allocation and free events as the autograd profiler records them (freeing older memory counts
-    negative). The legacy profiler is used because the Kineto one prints to stderr at start and stop."""
+    allocation and free events as the autograd profiler records them (a block allocated before run()
+    began is not seen when it is freed). The legacy profiler is used because the Kineto one prints to stderr at start and stop."""
     config = torch.autograd.ProfilerConfig(
         torch.autograd.ProfilerState.CPU,
         False,  # record_shapes

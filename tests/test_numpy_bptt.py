@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pytest
 from helpers import assert_close, assert_params_close, ragged_batch, random_params, rel_err
@@ -14,22 +15,10 @@ FD_TOL = 1e-7  # central differences in float64 with step 1e-6 leave an error ne
 
 
 def finite_difference_grads(config, params, batch) -> impls.Params:
-    """d(mean loss)/d(theta) by central differences, entry by entry (slow; tiny models only)."""
-
-    def loss(p):
-        return impls.load("numpy-bptt", config, p).loss_and_grads(batch)[0]
-
-    grads = {}
-    for name, value in params.items():
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            plus = {k: v.copy() for k, v in params.items()}
-            minus = {k: v.copy() for k, v in params.items()}
-            plus[name][idx] += FD_STEP
-            minus[name][idx] -= FD_STEP
-            g[idx] = (loss(plus) - loss(minus)) / (2 * FD_STEP)
-        grads[name] = g
-    return grads
+    """d(mean loss)/d(theta) of the reference by central differences (slow; tiny models only)."""
+    return helpers.finite_difference_grads(
+        lambda p: impls.load("numpy-bptt", config, p).loss_and_grads(batch)[0], params, FD_STEP
+    )
 
 
 def one_record(config: impls.ModelConfig, length: int, t_max: int, seed: int, repeat: bool = True) -> impls.Batch:
