@@ -111,17 +111,18 @@ def pack(batch: Batch, T_pad: int) -> tuple[np.ndarray, bool]:
     all T_pad steps. Right-aligned, every record ends at the last step, so a recurrence needs no mask
     past a record's end, only a gate before its start (jax_scan.final_state), and none when full.
     """
-    B, T = batch.tokens.shape
-    data = np.zeros((B, T_pad + 2), dtype=np.int32)
-    lengths = batch.lengths
-    full = T_pad == T and int(lengths.min()) == T
+    tokens, lengths = batch.tokens, batch.lengths
+    B, T = tokens.shape
+    data = np.empty((B, T_pad + 2), dtype=np.int32)  # every column written below: a step's host cost is its own
+    L = int(lengths[0]) if B == 1 else int(lengths.min())
+    full = T_pad == T and L == T
     if full:
-        data[:, :T] = batch.tokens
+        data[:, :T] = tokens
     elif B == 1:
-        L = int(lengths[0])
-        data[0, T_pad - L : T_pad] = batch.tokens[0, :L]
+        data[0, : T_pad - L] = 0
+        data[0, T_pad - L : T_pad] = tokens[0, :L]
     else:
-        data[:, :T_pad] = _right_aligned(batch.tokens, lengths, T_pad)
+        data[:, :T_pad] = _right_aligned(tokens, lengths, T_pad)
     data[:, T_pad] = lengths
     data[:, T_pad + 1] = batch.labels
     return data, full

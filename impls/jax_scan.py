@@ -15,10 +15,11 @@ forward is written still decides what autodiff makes of it:
 - Right-aligned records need no mask past their end: a mask that froze h there is a select per step
   forward and two back, and a residual more per step, where the gate is a multiplication each way.
 - The step differentiates with respect to the gathered input columns, not W_xh itself. Plain SGD
-  without clipping then scatters -lr times their gradients into the W_xh rows they came from (the
-  T x B rows a step touched: the update of DESIGN.md §3 for those rows, and exactly nothing for the
-  rest); every other update first sums them into the dense (V, H) gradient, as autodiff's transpose
-  of the gather would.
+  without clipping, where a step reads fewer than V columns (T x B < V), then scatters -lr times
+  their gradients into the W_xh rows they came from (the update of DESIGN.md §3 for those rows, and
+  exactly nothing for the rest); every other update first sums them into the dense (V, H) gradient,
+  as autodiff's transpose of the gather would (XLA's scatter into zeros, then one pass over V rows,
+  is the faster of the two once a step touches more rows than there are).
 Clipping and the optimizer (DESIGN.md §3) follow in the same compiled function. The training state is
 one array per parameter, (S, *shape) with the optimizer's slots stacked behind it (W_xh stored
 transposed as (S, V, H), so that its gather and scatter touch rows), kept on the device between calls
@@ -197,7 +198,7 @@ def _build(config: ModelConfig, spec: Optimizer, clip: Clip) -> Functions:
         data, bias = data_bias
         inputs, dense, loss_of, ids, _ = forward_pass(state, data, ragged, masked)
         loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
-        if sparse_xh:  # steps before a record starts add exact zeros
+        if sparse_xh and ids.size < config.vocab_size:  # steps before a record starts add exact zeros
             new_xh = state[0].at[0, ids].add(-spec.lr * g_inputs, mode="promise_in_bounds")
             rest = (update(spec, state[i], g[k], None) for i, k in enumerate(PARAM_NAMES) if i)
             return (new_xh, *rest), loss
@@ -237,6 +238,8 @@ class JaxScan(RNNImpl):
 
     def _setup(self, params: Params) -> None:
         self.dtype = self.config.np_dtype
+        self._x64 = self.config.dtype == "float64"
+        self._sgd = isinstance(self.optimizer, SGD)
         self.step_count = 0  # Adam's t, on the host
         self._meter = jax_common.Meter(FUNCTION_NAMES)
         self.trace_counts = self._meter.counts
@@ -261,11 +264,11 @@ class JaxScan(RNNImpl):
 
     def _precision(self) -> contextlib.AbstractContextManager:
         """64-bit types on while a float64 model runs, and only then."""
-        return jax.enable_x64(True) if self.config.dtype == "float64" else contextlib.nullcontext()
+        return jax.enable_x64(True) if self._x64 else contextlib.nullcontext()
 
     def _bias(self, steps: int) -> np.ndarray | None:
         """Adam's bias corrections for the next `steps` steps, (steps, 2) in config.dtype; None for SGD."""
-        if isinstance(self.optimizer, SGD):
+        if self._sgd:
             return None
         t0 = self.step_count
         return np.array([jax_common.adam_bias(self.optimizer, t0 + i + 1) for i in range(steps)], dtype=self.dtype)
@@ -284,20 +287,24 @@ class JaxScan(RNNImpl):
 
     def _step_inputs(self, batch: Batch, T_pad: int | None = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
         """The arguments of the next train_step besides the state: packed data, Adam's bias (2,) or None, masked."""
-        bias = self._bias(1)
         data, full = pack(batch, T_pad or bucket_length(batch.t_max))
-        return data, None if bias is None else bias[0], not full
+        return data, None if self._sgd else self._bias(1)[0], not full
 
     def _framework_inputs(self, batch: Batch) -> tuple:
-        return jax.block_until_ready(jax.device_put(self._step_inputs(batch)))
+        """The packed host arguments of the step; the jitted call copies them to the device as it dispatches,
+        which an explicit jax.device_put would overstate by its own Python overhead."""
+        return self._step_inputs(batch)
 
     def _train_step(self, batch: Batch, T_pad: int | None = None) -> float:
-        with self._precision():
-            self.state, loss = self._meter.call(
-                "train_step", self._fns.train_step, self.state, *self._step_inputs(batch, T_pad)
-            )
-            self.step_count += 1
-            return float(np.asarray(loss))  # float() of a jax.Array itself costs several times more
+        # The per-record path: nothing here beyond packing, the call and reading the loss back.
+        args = self._step_inputs(batch, T_pad)
+        if self._x64:
+            with jax.enable_x64(True):
+                self.state, loss = self._meter.call("train_step", self._fns.train_step, self.state, *args)
+        else:
+            self.state, loss = self._meter.call("train_step", self._fns.train_step, self.state, *args)
+        self.step_count += 1
+        return float(np.asarray(loss))  # float() of a jax.Array itself costs several times more
 
     def _step_memory(self, batch: Batch) -> StepMemory:
         self._train_step(batch)  # compiles the step for these shapes if it is new
