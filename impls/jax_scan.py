@@ -246,10 +246,13 @@ class JaxScan(RNNImpl):
         S = jax_common.state_rows(self.optimizer)
         host = dict(params, W_xh=params["W_xh"].T)  # (V, H): rows are what the gather reads
         with self._precision():
+            # Device copies of their own (they will be donated); jnp.asarray would compile a copy per shape.
             self.state: State = tuple(
-                jnp.asarray(np.concatenate([host[k][None], np.zeros((S - 1, *host[k].shape), self.dtype)]))
+                jax.device_put(
+                    np.concatenate([host[k][None], np.zeros((S - 1, *host[k].shape), self.dtype)]), may_alias=False
+                )
                 for k in PARAM_NAMES
-            )  # device copies: they will be donated
+            )
         self._fns: Functions = functions(self.config, self.optimizer, self.clip)
 
     @property

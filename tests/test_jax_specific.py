@@ -114,6 +114,19 @@ def test_second_model_with_the_same_key_compiles_nothing(fresh_functions):
     assert_params_close(second.get_params(), ref.get_params(), tolerances.FLOAT32_TRAJECTORY["jax-scan"], "trained")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_loading_and_reading_a_model_compile_nothing(dtype):
+    """Only the four functions compile: putting the state on the device and reading the parameters
+    back do not, even at shapes no model has had (jnp.asarray and device indexing would, per shape)."""
+    backend_compiles = BACKEND_COMPILES[0]
+    config = impls.ModelConfig(11, 3, 2, dtype=dtype)  # used by no other test
+    params = random_params(config, seed=4)
+    model = impls.load("jax-scan", config, params, optimizer=impls.SGD(lr=0.1, momentum=0.5))
+    assert_params_close(model.get_params(), params, 0.0, "as loaded")
+    assert all(rows.dtype == np.dtype(dtype) for rows in model.state)
+    assert BACKEND_COMPILES[0] == backend_compiles
+
+
 def test_functions_are_keyed_by_value():
     """Equal, separately built configs and options (frozen dataclasses, hashable by value) share one set."""
 
