@@ -1,8 +1,8 @@
-"""The one interface every implementation shares (DESIGN.md §4), and the checks it does for them.
+"""The one interface every implementation shares (docs/DESIGN.md §4), and the checks it does for them.
 
 A subclass writes only what differs per framework: `_setup`, `_logits`, `_loss_and_grads`,
 `_train_step`, `_get_params`, and optionally `_train_epoch`, `_sync`, `_set_threads`. Every public
-method validates its input here, before any framework is called (DESIGN.md §7).
+method validates its input here, before any framework is called (docs/DESIGN.md §7).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from impls.registry import DEVICES
 
 
 class RNNImpl(abc.ABC):
-    """A many-to-one RNN classifier with a training step (DESIGN.md §1-§4).
+    """A many-to-one RNN classifier with a training step (docs/DESIGN.md §1-§4).
 
     Created from canonical parameters; `get_params()` returns canonical host NumPy copies.
     """

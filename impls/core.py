@@ -1,6 +1,6 @@
 """The framework-free contract: model config, canonical parameters, batches, optimizers, clipping.
 
-Everything here needs NumPy only; no implementation's framework is imported. See DESIGN.md §1-§3, §7.
+Everything here needs NumPy only; no implementation's framework is imported. See docs/DESIGN.md §1-§3, §7.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What jax-scan needs besides its model's arithmetic: threads, compilation accounting, padded batches on
-the host, clipping and the optimizer update (DESIGN.md §3), and a process-wide cache of compiled functions.
+the host, clipping and the optimizer update (docs/DESIGN.md §3), and a process-wide cache of compiled functions.
 
 Compilation accounting. A jitted function runs its Python only while JAX traces it, and each trace is a
 compilation, so `counted` wraps a function to add one to TRACES per trace; `compile_seconds` sums the
@@ -164,7 +164,7 @@ def unpack(data: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 def clip_tree(g: dict, clip: Clip) -> dict:
-    """Clipping of DESIGN.md §3 on gradients keyed like Params (python-float thresholds are weakly typed,
+    """Clipping of docs/DESIGN.md §3 on gradients keyed like Params (python-float thresholds are weakly typed,
     so the dtype is kept); the global norm is the square root of the sum of the per-parameter squared norms."""
     if isinstance(clip, ClipValue):
         return {k: jnp.clip(v, -clip.value, clip.value) for k, v in g.items()}
@@ -192,7 +192,7 @@ def adam_bias(spec: Optimizer, t: int) -> tuple[float, float]:
 
 
 def apply_update(spec: Optimizer, rows: jax.Array, g: jax.Array, bias: jax.Array | None) -> jax.Array:
-    """One optimizer update of DESIGN.md §3 of one parameter, in the NumPy reference's order of operations.
+    """One optimizer update of docs/DESIGN.md §3 of one parameter, in the NumPy reference's order of operations.
 
     rows (S, *shape): the parameter, then its optimizer slots; g (*shape) the clipped gradient; bias (2,)
     Adam's bias corrections (None for SGD) -> (S, *shape).

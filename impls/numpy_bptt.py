@@ -204,7 +204,7 @@ def head_backward(cache, p: Params) -> tuple[np.ndarray, Params]:
 
 
 def clip_grads(grads: Params, clip: Clip) -> Params:
-    """Clipping of DESIGN.md §3, in place."""
+    """Clipping of docs/DESIGN.md §3, in place."""
     if isinstance(clip, ClipValue):
         for g in grads.values():
             np.clip(g, -clip.value, clip.value, out=g)
@@ -218,7 +218,7 @@ def clip_grads(grads: Params, clip: Clip) -> Params:
 
 
 class NumpyOptimizer:
-    """SGD with momentum, or Adam, updating a Params dict in place (DESIGN.md §3)."""
+    """SGD with momentum, or Adam, updating a Params dict in place (docs/DESIGN.md §3)."""
 
     def __init__(self, spec: Optimizer, params: Params) -> None:
         self.spec = spec

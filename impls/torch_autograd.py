@@ -1,6 +1,6 @@
 """torch-autograd: a hand-written time loop over PyTorch tensors; gradients from autograd.
 
-The forward is the canonical model written step by step (DESIGN.md §1): one gather of W_xh's columns
+The forward is the canonical model written step by step (docs/DESIGN.md §1): one gather of W_xh's columns
 for the whole batch (W_xh is held transposed, (V, H), so that the gather reads contiguous rows), then
 for t = 0..T-1  h <- phi(x_t + h @ W_hh.T), a record's state frozen (torch.where with a (T, B, 1) mask)
 once its length is reached, so the final h is h at each record's own length. The loss is

@@ -2,7 +2,7 @@
 
 - `TorchImpl`, the device, batch, parameter and optimizer plumbing of both;
 - `batch_to_device` / `DeviceBatch`, a Batch as tensors on the model's device;
-- `FlatOptimizer`, clipping plus SGD or Adam (DESIGN.md §3) on ONE flat tensor holding all five
+- `FlatOptimizer`, clipping plus SGD or Adam (docs/DESIGN.md §3) on ONE flat tensor holding all five
   parameters: the arithmetic of clip_grad_value_ / clip_grad_norm_ and torch.optim.SGD (dampening 0)
   / torch.optim.Adam (no weight decay, foreach=False), in a few tensor ops per step, without .grad
   buffers, zero_grad, or any host sync;
@@ -76,7 +76,7 @@ def split_flat(flat, shapes: dict[str, tuple[int, ...]]) -> dict:
 
 
 class FlatOptimizer:
-    """Clipping plus SGD with momentum or Adam (DESIGN.md §3), on one flat parameter tensor in place."""
+    """Clipping plus SGD with momentum or Adam (docs/DESIGN.md §3), on one flat parameter tensor in place."""
 
     def __init__(self, spec: Optimizer, clip: Clip, flat: torch.Tensor) -> None:
         self.spec, self.clip, self.flat = spec, clip, flat  # flat (N,): every trained parameter

@@ -1,6 +1,6 @@
 """torch-nnrnn: torch.nn.RNN plus a torch.nn.Linear head; gradients from autograd.
 
-Mapping onto the canonical model (DESIGN.md §1):
+Mapping onto the canonical model (docs/DESIGN.md §1):
 
     nn.RNN(input_size=V, hidden_size=H):  weight_ih_l0 = W_xh (H, V), weight_hh_l0 = W_hh (H, H),
                                           bias_ih_l0 = b_h (H,), bias_hh_l0 = 0, never trained

@@ -1,4 +1,4 @@
-"""Conformance: every implementation computes what the NumPy reference computes (DESIGN.md §5).
+"""Conformance: every implementation computes what the NumPy reference computes (docs/DESIGN.md §5).
 
 Each test is parametrized over the registry (the `impl_name` fixture), so a failure names the
 implementation, and one whose framework is missing is skipped with that reason.
@@ -109,7 +109,7 @@ def test_gradient_through_the_recurrence_matches_finite_differences(impl_name, n
 
 @pytest.mark.parametrize("records", ["batch", "one-record"])
 def test_loss_is_stable_for_large_logits(impl_name, records):
-    """Logits near 1e4 overflow exp() in float32: the loss is the stable log-sum-exp form (DESIGN.md §1),
+    """Logits near 1e4 overflow exp() in float32: the loss is the stable log-sum-exp form (docs/DESIGN.md §1),
     and loss and gradients are finite and as float64 computes them (a float64 loss near 3084 for the batch).
     A batch of one record too, which an implementation may run on a path of its own."""
     config = config_for((7, 5, 3, "tanh"), "float32")
@@ -160,7 +160,7 @@ def test_clip_thresholds_bind(clip):
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_batch_law(impl_name, nonlinearity):
-    """The result for a batch == the mean of the results for each record alone (DESIGN.md §2)."""
+    """The result for a batch == the mean of the results for each record alone (docs/DESIGN.md §2)."""
     config = config_for((7, 5, 3, nonlinearity), "float64")
     model = impls.load(impl_name, config, random_params(config, seed=4))
     batch = ragged_batch(config, B, T, seed=5)
@@ -286,7 +286,7 @@ def test_training_lowers_the_loss(impl_name):
     assert rel_err(model.loss_and_grads(batch)[0], losses[-1]) < 0.5
 
 
-# -- bad input (DESIGN.md §7): the same clear error from every implementation, before its framework runs --
+# -- bad input (docs/DESIGN.md §7): the same clear error from every implementation, before its framework runs --
 
 BAD_BATCHES = {
     "token-out-of-range": (lambda V, _C: impls.Batch(np.array([[1, V]]), np.array([2]), np.array([0])), "token id"),

@@ -1,4 +1,4 @@
-"""The framework-free contract: config, parameters, batches, optimizer specs, registry (DESIGN.md §1-§4, §7)."""
+"""The framework-free contract: config, parameters, batches, optimizer specs, registry (docs/DESIGN.md §1-§4, §7)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ BATCH_LAW_TOL = 1e-12
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_batch_law_holds_to_rounding(nonlinearity):
-    """DESIGN.md §2 for the reference, tighter than the cross-implementation suite: a batch's mean loss
+    """docs/DESIGN.md §2 for the reference, tighter than the cross-implementation suite: a batch's mean loss
     and gradients equal the mean over its records alone, to float64 rounding."""
     config = impls.ModelConfig(9, 6, 4, nonlinearity=nonlinearity, dtype="float64")
     model = impls.load("numpy-bptt", config, random_params(config, seed=3))

@@ -112,7 +112,7 @@ def test_length_one_batch_has_zero_W_hh_gradient(name):
 @pytest.mark.parametrize("layout", ["ragged", "full"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_nnrnn_bias_hh_gradient_equals_b_h_gradient(nonlinearity, layout):
-    """DESIGN.md §1: nn.RNN's second bias, held at zero, has the gradient of b_h (= bias_ih)."""
+    """docs/DESIGN.md §1: nn.RNN's second bias, held at zero, has the gradient of b_h (= bias_ih)."""
     config = config64(nonlinearity)
     model = impls.load("torch-nnrnn", config, random_params(config, seed=4))
     batch = batch_for(layout, config, seed=5)

@@ -1,6 +1,6 @@
 """Agreement tolerances of the conformance suite, in one place (relative to each array's scale, see helpers.rel_err).
 
-float64: every implementation agrees with the float64 NumPy reference to FLOAT64 (DESIGN.md §5).
+float64: every implementation agrees with the float64 NumPy reference to FLOAT64 (docs/DESIGN.md §5).
 float32: each implementation in float32 is compared with the float64 reference, that is with the
 exact answer, so the tolerance bounds its own float32 rounding error. FLOAT32_STEP covers logits,
 loss and gradients of one pass; FLOAT32_TRAJECTORY the parameters after every step of a K-step run.

@@ -1,6 +1,6 @@
 /* rnn_baseline.c -- the single-thread plain-C baseline of rnnbench.
  *
- * One SGD training step of the vanilla RNN classifier of DESIGN.md §1-§3, written as a careful
+ * One SGD training step of the vanilla RNN classifier of docs/DESIGN.md §1-§3, written as a careful
  * single-threaded C program would write it: float32, no BLAS, no OpenMP, no allocation inside the
  * step, inner loops contiguous so that the compiler vectorises them. It is what the frameworks'
  * per-step cost is compared with: the same arithmetic with no dispatch overhead at all.
