@@ -80,10 +80,16 @@ def _dot_t(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def final_state(
-    xs: jax.Array, W_hh: jax.Array, relu: bool, live: jax.Array | None = None, n: jax.Array | None = None
+    xs: jax.Array,
+    W_hh: jax.Array,
+    b_h: jax.Array,
+    relu: bool,
+    live: jax.Array | None = None,
+    n: jax.Array | None = None,
 ) -> jax.Array:
-    """h_T of h_t = phi(x_t + h_{t-1} @ W_hh.T) from h_0 = 0, for right-aligned records; xs (T, B, H) the
-    inputs, W_hh (H, H) -> (B, H).
+    """h_T of h_t = phi(x_t + b_h + h_{t-1} @ W_hh.T) from h_0 = 0, for right-aligned records; xs (T, B, H)
+    the gathered input columns, W_hh (H, H), b_h (H,) -> (B, H). (b_h is added in the step, not to xs
+    before the loop: one (T, B, H) pass fewer each way.)
 
     live (T, B) bool, whether record b has started by step t (None: every record fills all T steps).
     Right-aligned (see `jax_common.pack`), every record ends at step T; before it starts, its h is
@@ -99,7 +105,7 @@ def final_state(
 
     def step(h, x_gate):
         x_t, gate_t = x_gate
-        h_new = phi(x_t + _dot_t(h, W_hh))  # (B, H)
+        h_new = phi(x_t + b_h[None, :] + _dot_t(h, W_hh))  # (B, H)
         return (h_new if gate_t is None else h_new * gate_t), None
 
     h0 = jnp.zeros((B, H), dtype=xs.dtype)
@@ -131,8 +137,7 @@ def logits_from_inputs(
     """The canonical forward from the gathered input columns of right-aligned records: inputs (T, B, H),
     inputs[t, b] = W_xh[:, x] for the token x that step t of record b reads; live (T, B) bool or None
     and n as in `final_state`; p keyed like Params (its W_xh unused) -> logits (B, C)."""
-    xs = inputs + p["b_h"][None, None, :]  # (T, B, H)
-    h_last = final_state(xs, p["W_hh"], relu, live, n)  # (B, H)
+    h_last = final_state(inputs, p["W_hh"], p["b_h"], relu, live, n)  # (B, H)
     return _dot_t(h_last, p["W_hy"]) + p["b_y"][None, :]  # (B, C)
 
 
