@@ -1,7 +1,7 @@
 """jax-scan: the time loop is `jax.lax.scan`, gradients are JAX's own autodiff (`jax.value_and_grad`
 through the scan), and loss, gradient, clipping and update are one `jax.jit`.
 
-The forward (DESIGN.md §1): one gather of W_xh's columns for the whole batch, then a scan over time
+The forward (docs/DESIGN.md §1): one gather of W_xh's columns for the whole batch, then a scan over time
 steps of h <- phi(x_t + h @ W_hh.T). Records are right-aligned in the padded batch (`jax_common.pack`):
 every record ends at the last step, and before its first token its h is gated to exactly 0 (one
 multiplication per step), so the final h is h at each record's own length; a batch whose records all
@@ -16,11 +16,11 @@ forward is written still decides what autodiff makes of it:
   forward and two back, and a residual more per step, where the gate is a multiplication each way.
 - The step differentiates with respect to the gathered input columns, not W_xh itself. Plain SGD
   without clipping, where a step reads fewer than V columns (T x B < V), then scatters -lr times
-  their gradients into the W_xh rows they came from (the update of DESIGN.md §3 for those rows, and
+  their gradients into the W_xh rows they came from (the update of docs/DESIGN.md §3 for those rows, and
   exactly nothing for the rest); every other update first sums them into the dense (V, H) gradient,
   as autodiff's transpose of the gather would (XLA's scatter into zeros, then one pass over V rows,
   is the faster of the two once a step touches more rows than there are).
-Clipping and the optimizer (DESIGN.md §3) follow in the same compiled function. The training state is
+Clipping and the optimizer (docs/DESIGN.md §3) follow in the same compiled function. The training state is
 one array per parameter, (S, *shape) with the optimizer's slots stacked behind it (W_xh stored
 transposed as (S, V, H), so that its gather and scatter touch rows), kept on the device between calls
 and donated to the next step, so no step slices or concatenates parameters.

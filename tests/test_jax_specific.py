@@ -32,7 +32,7 @@ CLIPS = {"noclip": None, "value": impls.ClipValue(0.02), "norm": impls.ClipNorm(
 BACKEND_COMPILES = [0]
 
 
-def _count_backend_compiles(event: str, duration: float, **kwargs) -> None:
+def _count_backend_compiles(event: str, _duration: float, **_kwargs) -> None:
     if event == "/jax/core/compile/backend_compile_duration":
         BACKEND_COMPILES[0] += 1
 
@@ -67,7 +67,8 @@ def call(model: jax_scan.JaxScan, method: str, batch: impls.Batch):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("method", METHODS)
-def test_second_call_with_same_shapes_does_not_recompile(fresh_functions, method, dtype):
+@pytest.mark.usefixtures("fresh_functions")
+def test_second_call_with_same_shapes_does_not_recompile(method, dtype):
     model = make_model(dtype, optimizer=impls.Adam(lr=0.01))
     config = model.config
     call(model, method, ragged_batch(config, 4, 6, seed=0))
@@ -87,7 +88,8 @@ def run_every_method(model: jax_scan.JaxScan, seed: int) -> list:
     return [call(model, method, batch) for method in METHODS]
 
 
-def test_second_model_with_the_same_key_compiles_nothing(fresh_functions):
+@pytest.mark.usefixtures("fresh_functions")
+def test_second_model_with_the_same_key_compiles_nothing():
     """Functions are shared by (config, optimizer, clip): a second model with the same ones and other
     parameters compiles nothing, by its own count and by JAX's, and still computes with its own parameters."""
     options = {"optimizer": impls.Adam(lr=0.01), "clip": impls.ClipNorm(0.5)}
@@ -171,7 +173,8 @@ def test_models_that_differ_do_not_share_functions(change):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_lengths_in_one_bucket_do_not_recompile(fresh_functions, method):
+@pytest.mark.usefixtures("fresh_functions")
+def test_lengths_in_one_bucket_do_not_recompile(method):
     model = make_model("float32", optimizer=impls.SGD(lr=0.1, momentum=0.5))
     assert {jax_scan.bucket_length(T) for T in range(9, 17)} == {16}
     for T in range(9, 17):
@@ -192,7 +195,8 @@ def test_bucket_length():
     assert len(set(buckets)) <= 40  # logarithmically many shapes, hence compilations
 
 
-def test_mixed_length_epoch_compiles_at_most_two_functions(fresh_functions):
+@pytest.mark.usefixtures("fresh_functions")
+def test_mixed_length_epoch_compiles_at_most_two_functions():
     """An epoch of many T and a smaller last batch: one fused call (all batches padded to the largest
     bucket, each batch's time loop only as long as its longest record) and one step; nothing new the
     second time. Same losses and parameters as the per-step loop and as numpy-bptt."""
@@ -222,7 +226,8 @@ W_XH_UPDATES = {"sgd-sparse": (40, "sgd"), "sgd-dense": (7, "sgd"), "momentum": 
 
 @pytest.mark.parametrize("update", list(W_XH_UPDATES))
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_mixed_length_epoch_of_single_records(fresh_functions, nonlinearity, update):
+@pytest.mark.usefixtures("fresh_functions")
+def test_mixed_length_epoch_of_single_records(nonlinearity, update):
     """B = 1 with records of many lengths: one compilation, numpy-bptt's losses and parameters, with the
     sparse and the dense W_xh update."""
     vocab, optimizer = W_XH_UPDATES[update]
@@ -242,7 +247,8 @@ def test_mixed_length_epoch_of_single_records(fresh_functions, nonlinearity, upd
     assert_params_close(fused.get_params(), ref.get_params(), tolerances.FLOAT64, "after the epoch")
 
 
-def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes(fresh_functions):
+@pytest.mark.usefixtures("fresh_functions")
+def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes():
     """Runs of one B within a mixed epoch go in power-of-two chunks: few compilations, in order."""
     model = make_model("float64")
     config = model.config
@@ -263,7 +269,8 @@ def test_mixed_batch_sizes_epoch_compiles_few_chunk_sizes(fresh_functions):
 
 @pytest.mark.parametrize("clip", list(CLIPS))
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_fused_epoch_equals_step_loop(fresh_functions, optimizer, clip):
+@pytest.mark.usefixtures("fresh_functions")
+def test_fused_epoch_equals_step_loop(optimizer, clip):
     config = make_config("float64")
     batches = [ragged_batch(config, 3, 6, seed=40 + i) for i in range(6)]
     options = {"optimizer": OPTIMIZERS[optimizer], "clip": CLIPS[clip]}
@@ -283,7 +290,8 @@ def test_fused_epoch_equals_step_loop(fresh_functions, optimizer, clip):
     assert_params_close(fused.get_params(), stepped_ref.get_params(), tolerances.FLOAT64, "against numpy-bptt")
 
 
-def test_fused_epoch_of_single_records(fresh_functions):
+@pytest.mark.usefixtures("fresh_functions")
+def test_fused_epoch_of_single_records():
     """Per-record SGD (B = 1) over a whole epoch is one compiled call, not one dispatch per record."""
     config = make_config("float64")
     records = ragged_batch(config, 40, 8, seed=3)
@@ -416,7 +424,8 @@ def test_threads_before_backend_start_are_applied():
     assert result.stdout.strip() == "ok"
 
 
-def test_compile_seconds_count_only_calls_that_compiled(fresh_functions):
+@pytest.mark.usefixtures("fresh_functions")
+def test_compile_seconds_count_only_calls_that_compiled():
     config = impls.ModelConfig(7, 5, 3, dtype="float32")
     model = impls.load("jax-scan", config, impls.init_params(config))
     batch = impls.Batch(np.array([[1, 2, 3]]), np.array([3]), np.array([0]))
