@@ -28,7 +28,7 @@ from impls.registry import FRAMEWORKS
 from rnnbench import arguments, resources
 from rnnbench.data import tokenize
 from rnnbench.model_files import SavedModel, load_model
-from rnnbench.sources import BOM
+from rnnbench.sources import BOM, read_text
 from rnnbench.train import eval_groups, largest_eval_shape
 
 
@@ -81,17 +81,7 @@ def read_records(texts: list[str], input_path: str | None) -> list[str]:
         except UnicodeDecodeError as e:
             raise InputError(f"standard input is not valid UTF-8: {e}") from None
     else:
-        try:
-            with open(input_path, encoding="utf-8", newline="") as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise InputError(f"input file {input_path!r} does not exist") from None
-        except IsADirectoryError:
-            raise InputError(f"input file {input_path!r} is a folder") from None
-        except UnicodeDecodeError as e:
-            raise InputError(f"input file {input_path!r} is not valid UTF-8: {e}") from None
-        except OSError as e:
-            raise InputError(f"cannot read input file {input_path!r}: {e.strerror}") from None
+        text = read_text(input_path, "input file")
     records = [line.strip() for line in text.removeprefix(BOM).splitlines()]
     records = [r for r in records if r]
     if not records:

@@ -126,12 +126,16 @@ def _wordfreq(spec: str, arg: str, per_class: int | None) -> list[Example]:
     return examples
 
 
-def _read_text(path: str, what: str) -> str:
+def read_text(path: str, what: str) -> str:
+    """A UTF-8 text file's contents, a byte-order mark stripped; InputError (naming it as `what`) when
+    it is missing, a folder, not UTF-8 or unreadable."""
     try:
         with open(path, encoding="utf-8", newline="") as f:
             return f.read().removeprefix(BOM)  # a byte-order mark is no part of the first record
     except FileNotFoundError:
         raise InputError(f"{what} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path!r} is a folder") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{what} {path!r} is not valid UTF-8: {e}") from None
     except OSError as e:
@@ -149,7 +153,7 @@ def _folder(spec: str, path: str) -> list[Example]:
     examples: list[Example] = []
     for name in names:
         label = name[: -len(".txt")]
-        lines = [line.strip() for line in _read_text(os.path.join(path, name), "data file").splitlines()]
+        lines = [line.strip() for line in read_text(os.path.join(path, name), "data file").splitlines()]
         lines = [line for line in lines if line]
         if not lines:
             raise InputError(f"class {label!r} has no examples: {os.path.join(path, name)!r} is empty")
@@ -161,7 +165,7 @@ def _csv(spec: str, arg: str, classes: Collection[str] | None) -> csv_source.Csv
     options = csv_source.parse_spec(spec, arg)
     if os.path.isdir(options.path):
         raise InputError(f"CSV data {options.path!r} is a directory, not a file (did you mean folder:{options.path}?)")
-    return csv_source.read(spec, options, _read_text(options.path, "CSV file"), classes)
+    return csv_source.read(spec, options, read_text(options.path, "CSV file"), classes)
 
 
 def _synthetic(spec: str, arg: str, tokens: str) -> list[Example]:
