@@ -6,8 +6,9 @@
     nox -s tests_gpu         # the CUDA cases, on a machine that has CUDA
     nox -s mutants           # mutation campaign over impls/ against the NumPy and torch tests (slow)
 
-Environments are plain virtualenvs built by pip: uv does not see the local torch==2.13.0 CPU wheel
-and would download a multi-GB CUDA build instead.
+Environments are plain virtualenvs built by pip, which resolves the pinned torch==2.13.0 as your pip is
+configured. The test sessions share JAX's persistent compilation cache in .nox/, so that tests_all and
+reruns load what tests(jax) compiled instead of compiling it again (same jax version, same programs).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ nox.options.error_on_missing_interpreters = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
+# XLA programs compiled by one test session are loaded, not compiled again, by the next
+JAX_CACHE = {
+    "JAX_COMPILATION_CACHE_DIR": os.path.abspath(os.path.join(".nox", "jax-compilation-cache")),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+}
 
 
 def install_with(session: nox.Session, extras: str, *groups: str) -> None:
@@ -38,14 +44,14 @@ def install_with(session: nox.Session, extras: str, *groups: str) -> None:
 def tests(session: nox.Session, framework: str) -> None:
     """Unit and conformance tests with only one framework's extra installed (proves lazy imports and skips)."""
     install_with(session, "" if framework == "numpy" else framework, "test")
-    session.run("pytest", "tests", "--benchmark-disable", *session.posargs)
+    session.run("pytest", "tests", "--benchmark-disable", *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON)
 def tests_all(session: nox.Session) -> None:
     """Every framework at once: the full cross-framework conformance, and each benchmark run once as a test."""
     install_with(session, "all", "test")
-    session.run("pytest", "tests", "benchmarks", "--benchmark-disable", *session.posargs)
+    session.run("pytest", "tests", "benchmarks", "--benchmark-disable", *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON, default=False)
