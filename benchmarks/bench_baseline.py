@@ -1,4 +1,4 @@
-"""The single-thread plain-C baseline at every shape of the sweep (rnnbench.c_baseline). Asserts the
+"""The single-thread plain-C baseline at every shape of the sweep (rnnbench.bench.c_baseline). Asserts the
 C program's losses are finite and fall; skips, saying why, where no C compiler can build it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from rnnbench.bench.bounds import measure_baseline
 
 
 def test_c_baseline(baseline_point, bench):
-    from rnnbench.c_baseline import BaselineUnavailable
+    from rnnbench.bench.c_baseline import BaselineUnavailable
 
     try:
         record = measure_baseline(baseline_point, bench.profile, **bench.label)

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 import impls
-from rnnbench import machine, results, timing
-from rnnbench.bench import points
+from rnnbench import machine
+from rnnbench.bench import points, timing
 from rnnbench.bench.profiles import PROFILES
+from rnnbench.runs import results
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -110,7 +111,7 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def runner(benchmark) -> timing.Runner:
     """A timing.Runner through pytest-benchmark's fixture: it drives the rounds; with
-    --benchmark-disable, rnnbench.timing's own loop runs inside the fixture's single call."""
+    --benchmark-disable, rnnbench.bench.timing's own loop runs inside the fixture's single call."""
     if getattr(benchmark, "disabled", False):
         return lambda target, rounds, iterations, sync: benchmark.pedantic(
             timing.own_runner, args=(target, rounds, iterations, sync)

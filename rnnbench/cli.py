@@ -8,12 +8,15 @@ import sys
 
 # sub-command -> (module, one-line help). Modules import lazily, so `rnnbench train --help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("rnnbench.train_cli", "train one implementation on a data set and report accuracy per epoch"),
-    "predict": ("rnnbench.predict", "label new text with a model that `train --out DIR` wrote"),
-    "bench": ("rnnbench.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
+    "train": ("rnnbench.commands.train", "train one implementation on a data set and report accuracy per epoch"),
+    "predict": ("rnnbench.commands.predict", "label new text with a model that `train --out DIR` wrote"),
+    "bench": ("rnnbench.commands.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
     "report": ("rnnbench.report", "turn a benchmark run into report.md with tables and plots"),
-    "compare": ("rnnbench.compare", "compare two benchmark runs; non-zero exit on regression"),
-    "merge": ("rnnbench.merge", "one run from several (each machine's points kept apart), for report and compare"),
+    "compare": ("rnnbench.commands.compare", "compare two benchmark runs; non-zero exit on regression"),
+    "merge": (
+        "rnnbench.commands.merge",
+        "one run from several (each machine's points kept apart), for report and compare",
+    ),
 }
 
 

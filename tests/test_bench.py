@@ -13,10 +13,11 @@ from dataclasses import replace
 import pytest
 
 import impls
-from rnnbench import machine, records, results
+from rnnbench import machine
 from rnnbench.bench import points
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.worker import WorkerSpec
+from rnnbench.runs import records, results
 
 TEST = PROFILES["test"]
 EXAMPLES = [

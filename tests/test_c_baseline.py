@@ -1,4 +1,4 @@
-"""The single-thread plain-C baseline (rnnbench.c_baseline): its SGD steps are the reference's, and measure() measures.
+"""The single-thread plain-C baseline (rnnbench.bench.c_baseline): its SGD steps are the reference's, and measure() measures.
 
 The baseline is float32 C; the reference is numpy-bptt in float64, so the comparison bounds the baseline's
 own rounding (tolerances.py's float32 bounds). Every test that needs the binary skips, saying why,
@@ -15,7 +15,7 @@ import tolerances
 from helpers import assert_params_close, ragged_batch, random_params, rel_err
 
 import impls
-from rnnbench import c_baseline
+from rnnbench.bench import c_baseline
 
 K = 5  # SGD steps per trajectory
 T = 5

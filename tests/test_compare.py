@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from rnnbench import compare, records, results
+from rnnbench import compare
 from rnnbench.cli import main
+from rnnbench.runs import records, results
 
 ROUNDS, PER_ROUND = 9, 8
 CALL_CV, ROUND_DRIFT = 0.10, 0.03

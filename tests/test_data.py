@@ -1,4 +1,4 @@
-"""rnnbench.data: sources, vocabulary, splits, batches, and the errors for bad data specs."""
+"""rnnbench.data.dataset: sources, vocabulary, splits, batches, and the errors for bad data specs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from impls import Batch, InputError
-from rnnbench.data import DEFAULT_DATA, Dataset, Split, Vocab, batches, load_dataset
-from rnnbench.sources import SYNTHETIC_SYMBOLS
+from rnnbench.data.dataset import DEFAULT_DATA, Dataset, Split, Vocab, batches, load_dataset
+from rnnbench.data.sources import SYNTHETIC_SYMBOLS
 
 NAMES = {
     "English": ["Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts", "Walker", "Wright"],
@@ -343,7 +343,7 @@ def test_bad_batch_size(split: Split, batch_size) -> None:
 
 def test_importing_the_cli_modules_stays_cheap() -> None:
     code = (
-        "import sys, rnnbench.data, rnnbench.train; "
+        "import sys, rnnbench.data.dataset, rnnbench.training.trainer; "
         "heavy = [m for m in ('wordfreq', 'tqdm', 'torch', 'jax') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

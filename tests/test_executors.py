@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import cli, machine, results
+from rnnbench import cli, machine
 from rnnbench.bench import executors, plan
+from rnnbench.runs import results
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--skip-accuracy", "--no-report"]
 SUBMITIT_BACKENDS = ("local", "debug", "slurm")

@@ -43,7 +43,7 @@ def warm_peak(impl_name: str, batch_size: int) -> int:
 
 
 def cache_bytes(batch_size: int) -> int:
-    from rnnbench.costmodel import bptt_cache_bytes
+    from rnnbench.runs.costmodel import bptt_cache_bytes
 
     return bptt_cache_bytes(CONFIG.hidden_size, SEQ_LEN, batch_size, itemsize=CONFIG.np_dtype.itemsize)
 

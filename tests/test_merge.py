@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import cli, results
+from rnnbench import cli
 from rnnbench.bench import plan
+from rnnbench.runs import results
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--skip-accuracy", "--no-report"]
 

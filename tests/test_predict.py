@@ -13,10 +13,11 @@ import pytest
 
 import impls
 from impls import InputError
-from rnnbench import cli, model_files
-from rnnbench.data import load_dataset
-from rnnbench.model_files import ModelFileError, load_model
-from rnnbench.predict import predict
+from rnnbench import cli
+from rnnbench.commands.predict import predict
+from rnnbench.data.dataset import load_dataset
+from rnnbench.training import model_files
+from rnnbench.training.model_files import ModelFileError, load_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "names"
 TRAIN_ARGS = ["--data", f"folder:{EXAMPLE}", "--epochs", "6", "--hidden", "32", "--seed", "1"]
@@ -298,7 +299,7 @@ def test_a_damaged_model_gets_one_clear_line(model_copy: Path, capsys, damage, m
 
 
 def test_prediction_refuses_what_does_not_fit(trained: Path, monkeypatch) -> None:
-    from rnnbench import resources
+    from rnnbench.training import resources
 
     monkeypatch.setattr(resources, "host_memory", lambda: resources.Available(1000, "a test's budget"))
     with pytest.raises(InputError, match=r"prediction needs about .* but 1000 B is available \(a test's budget\)"):

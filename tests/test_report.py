@@ -1,5 +1,5 @@
-"""The derived figures (rnnbench.analysis) and the report, on made-up runs written as the measurement
-writes them: rows of rnnbench.records saved with rnnbench.results.save_point. Every number is made up
+"""The derived figures (rnnbench.runs.analysis) and the report, on made-up runs written as the measurement
+writes them: rows of rnnbench.runs.records saved with rnnbench.runs.results.save_point. Every number is made up
 so that the expected figures are known; the tests check numbers and structure, not wording.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import analysis, costmodel, records, results
+from rnnbench.runs import analysis, costmodel, records, results
 from rnnbench.units import fmt_time, fmt_times
 
 STEP_COST = {"numpy-bptt": (40e-6, 2e-6), "torch-autograd": (300e-6, 1e-6)}  # (overhead, marginal) per step

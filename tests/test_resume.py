@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import machine, results
+from rnnbench import machine
 from rnnbench.bench import plan
 from rnnbench.cli import build_parser
+from rnnbench.runs import results
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--no-report"]
 STEP_B8 = "step-numpy-bptt-cpu-t1-H16-T4-B8"

@@ -1,4 +1,4 @@
-"""rnnbench.stats on synthetic timings: noise is not flagged, real changes are, the correction is applied.
+"""rnnbench.compare.stats on synthetic timings: noise is not flagged, real changes are, the correction is applied.
 
 The noise model is a noisy shared machine's: every call's seconds are base x shift x round_drift[r] x
 call_noise, with lognormal call noise (CALL_CV) and a lognormal multiplicative drift per round
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from rnnbench.stats import Change, compare_samples, judge, round_medians
+from rnnbench.compare.stats import Change, compare_samples, judge, round_medians
 
 CALL_CV = 0.15  # per-call spread (log-sd) of a small training step on a busy machine
 ROUND_DRIFT = 0.10  # log-sd of the shared slowdown of one round against another

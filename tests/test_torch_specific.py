@@ -277,7 +277,7 @@ def test_cuda_sync_waits_for_queued_work(name):
 @pytest.mark.parametrize("name", CUDA_IMPLS)
 def test_cuda_step_memory_counts_the_device_peak(name):
     """On CUDA the peak comes from the caching allocator's statistics and holds at least the BPTT cache."""
-    from rnnbench.costmodel import bptt_cache_bytes
+    from rnnbench.runs.costmodel import bptt_cache_bytes
 
     config = impls.ModelConfig(vocab_size=50, hidden_size=128, num_classes=10, dtype="float32")
     model = impls.load(name, config, impls.init_params(config), device="cuda")

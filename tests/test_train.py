@@ -1,4 +1,4 @@
-"""rnnbench.train: the training loop, its records, divergence, and `rnnbench train` end to end."""
+"""rnnbench.training.trainer: the training loop, its records, divergence, and `rnnbench train` end to end."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import pytest
 
 import impls
 from impls import InputError, NonFiniteLossError
-from rnnbench import cli, resources
-from rnnbench import train as train_module
-from rnnbench.data import load_dataset
-from rnnbench.train import evaluate, memory_estimate, train
-from rnnbench.train_config import TrainConfig, load_data
+from rnnbench import cli
+from rnnbench.data.dataset import load_dataset
+from rnnbench.training import resources
+from rnnbench.training import trainer as train_module
+from rnnbench.training.config import TrainConfig, load_data
+from rnnbench.training.trainer import evaluate, memory_estimate, train
 
 SYNTHETIC = "synthetic:n=400,length=5,vocab=12,classes=3"  # chance is 1/3
 FAST = {"data": SYNTHETIC, "hidden": 16, "batch_size": 16, "lr": 0.01, "threads": 1}

@@ -25,7 +25,7 @@ FLOAT32_TRAJECTORY: dict[str, float] = {
     "torch-nnrnn": 2e-6,
 }
 
-# Ceiling of a step's peak memory over its BPTT cache (rnnbench.costmodel.bptt_cache_bytes) at H=32, T=8,
+# Ceiling of a step's peak memory over its BPTT cache (rnnbench.runs.costmodel.bptt_cache_bytes) at H=32, T=8,
 # B=128, V=20, float32 (tests/test_memory.py). Beside the cache a step holds gradients and temporaries of
 # its shapes: numpy-bptt the (T, B, H) dz buffer's share, torch-nnrnn also the (T*B, V) one-hot input,
 # jax-scan XLA's temporaries and its unaliased arguments. Measured (2026-11-22, this machine): numpy-bptt

@@ -7,21 +7,9 @@
     checks     answer checks                 memory     resident set and step memory
     worker     one process per group         plan       arguments -> worker specs
     executors  here, submitit local / SLURM  progress   finished points, from the run folder
-    command    `rnnbench bench`
+    timing     honest timers              c_baseline the single-thread plain-C baseline
 
 Nothing here imports a framework at module level; the worker sets threads before one starts.
 """
 
 from __future__ import annotations
-
-
-def add_arguments(parser) -> None:
-    from rnnbench.bench.command import add_arguments as add
-
-    add(parser)
-
-
-def run(args) -> int:
-    from rnnbench.bench.command import run as run_command
-
-    return run_command(args)

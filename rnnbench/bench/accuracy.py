@@ -1,4 +1,4 @@
-"""An accuracy point: rnnbench.train on a real data set, validation accuracy against training seconds.
+"""An accuracy point: rnnbench.training.trainer on a real data set, validation accuracy against training seconds.
 
 Every implementation trains with plain SGD at lr = profile.lr(B) and gradient-norm clipping, the same
 epochs, evaluated about profile.evals_per_run times (evaluation time excluded from the clock).
@@ -14,16 +14,17 @@ import time
 
 import numpy as np
 
-from rnnbench import jsonio, machine, records
+from rnnbench import jsonio, machine
 from rnnbench.bench import workload
 from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import AccuracyPoint
 from rnnbench.bench.profiles import Profile
+from rnnbench.runs import records
 
 
 def load_accuracy_data(profile: Profile):
     """The profile's data set, split as rnnbench train splits it."""
-    from rnnbench.data import load_dataset
+    from rnnbench.data.dataset import load_dataset
 
     return load_dataset(profile.data, per_class=profile.per_class, max_len=profile.max_len, seed=workload.SEED)
 
@@ -60,8 +61,8 @@ def measure_accuracy(
     point: AccuracyPoint, profile: Profile, dataset, *, run_id: str | None, machine_label: str
 ) -> records.PointRecord:
     """Train point.impl with batch size point.batch on dataset; see the module docstring."""
-    from rnnbench.train import train
-    from rnnbench.train_config import TrainConfig
+    from rnnbench.training.config import TrainConfig
+    from rnnbench.training.trainer import train
 
     started, date = time.perf_counter(), machine.now_iso()
     cfg = TrainConfig(

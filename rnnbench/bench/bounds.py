@@ -1,16 +1,17 @@
 """The machine's own figures, measured in every run beside the implementations: the float32 matmul
 peak (the bound that "% of peak" reads against) and the single-thread plain-C baseline at the sweep's
-shapes (rnnbench.c_baseline: the same step with no framework and no Python in the timed loop)."""
+shapes (rnnbench.bench.c_baseline: the same step with no framework and no Python in the timed loop)."""
 
 from __future__ import annotations
 
 import time
 
-from rnnbench import machine, records, timing
-from rnnbench.bench import workload
+from rnnbench import machine
+from rnnbench.bench import timing, workload
 from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import BaselinePoint, PeakPoint
 from rnnbench.bench.profiles import Profile
+from rnnbench.runs import records
 
 
 def measure_peak(point: PeakPoint, profile: Profile, *, run_id: str | None, machine_label: str) -> records.PointRecord:
@@ -55,8 +56,8 @@ def measure_baseline(
     point: BaselinePoint, profile: Profile, *, run_id: str | None, machine_label: str
 ) -> records.PointRecord:
     """The C baseline at one sweep shape (float32, plain SGD at SYNTH_LR, one thread), timed inside the
-    C program. Raises rnnbench.c_baseline.BaselineUnavailable where no C compiler can build it."""
-    from rnnbench import c_baseline
+    C program. Raises rnnbench.bench.c_baseline.BaselineUnavailable where no C compiler can build it."""
+    from rnnbench.bench import c_baseline
 
     started, date = time.perf_counter(), machine.now_iso()
     m = c_baseline.measure(

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from rnnbench import machine, results
+from rnnbench import machine
 from rnnbench.bench.points import WorkerGroup
 from rnnbench.bench.worker import WorkerSpec
+from rnnbench.runs import results
 
 # backend name -> what it is, for --help and for the message that names the known ones
 BACKENDS: dict[str, str] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from rnnbench import costmodel
+from rnnbench.runs import costmodel
 
 
 def current_rss_bytes() -> int | None:

@@ -12,9 +12,10 @@ import time
 
 import numpy as np
 
-from rnnbench import machine, records, timing
-from rnnbench.bench import memory
+from rnnbench import machine
+from rnnbench.bench import memory, timing
 from rnnbench.bench.points import WorkerGroup
+from rnnbench.runs import records
 
 SENTINEL_REPEATS = 15
 

@@ -11,12 +11,13 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from rnnbench import machine, results
+from rnnbench import machine
 from rnnbench.bench import executors
 from rnnbench.bench import points as pts
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
 from rnnbench.bench.worker import WorkerSpec
+from rnnbench.runs import results
 
 
 class PlanError(ValueError):

@@ -1,5 +1,5 @@
 """Progress of a sweep whose jobs run elsewhere, read from the run folder: a point is done when its file
-is there (workers write each point atomically as it finishes, rnnbench.results)."""
+is there (workers write each point atomically as it finishes, rnnbench.runs.results)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from rnnbench import results
 from rnnbench.jsonio import read_json
+from rnnbench.runs import results
 
 QUIET_LINE_EVERY_S = 30.0  # without a terminal: one progress line at most this often
 

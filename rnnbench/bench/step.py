@@ -19,11 +19,12 @@ import time
 
 import numpy as np
 
-from rnnbench import costmodel, jsonio, machine, records, timing
-from rnnbench.bench import memory, workload
+from rnnbench import jsonio, machine
+from rnnbench.bench import memory, timing, workload
 from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import StepPoint
 from rnnbench.bench.profiles import Profile
+from rnnbench.runs import costmodel, records
 
 API_CALLS = 200  # calls timed together: one check or conversion takes microseconds
 

@@ -6,7 +6,7 @@ SPEC (JSON, see WorkerSpec) names the run folder, the machine label, the group (
 "machine", threads, device), the profile and the point ids. The worker sets every framework's thread
 count in its own environment before any framework is imported, times a fixed sentinel workload
 (rnnbench.bench.noise), measures each point on a fresh model, writes each record atomically as soon as
-it is done (rnnbench.results), prints one line per point, and times the sentinel again at the end.
+it is done (rnnbench.runs.results), prints one line per point, and times the sentinel again at the end.
 
 Exit status: 0 when every point passed its checks, 1 when one failed (its record says why), 2 for a
 bad spec, 130 when interrupted (finished points are kept). This is what `rnnbench bench` runs locally
@@ -63,7 +63,7 @@ def _unmeasured_record(point_id: str, kind: str, spec: WorkerSpec, exc: BaseExce
     """The record of a point that could not be measured: "skipped" (it cannot run here, e.g. no C
     compiler for the baseline: the reason is kept) or "failed" (its measurement raised: the error and
     where it came from)."""
-    from rnnbench import records
+    from rnnbench.runs import records
 
     checks = {"problems": [], "flags": [], "status": status}
     if status == "skipped":
@@ -109,8 +109,8 @@ def describe(record) -> str:
 def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
     """The suffix of this worker's noise record: the shard's, plus -resumedK when an earlier session of
     the same group (an interrupted run) already left one, so that a resumed run keeps every session's noise."""
-    from rnnbench import results
     from rnnbench.bench import noise
+    from rnnbench.runs import results
 
     tag, k = spec.shard, 0
     while results.point_path(run_dir, spec.machine, noise.noise_point_id(group, tag)).exists():
@@ -121,10 +121,10 @@ def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
 
 def run(spec: WorkerSpec) -> int:
     """Measure spec's points (see the module docstring); returns the exit status."""
-    from rnnbench import results
     from rnnbench.bench import accuracy, bounds, noise, step
+    from rnnbench.bench.c_baseline import BaselineUnavailable
     from rnnbench.bench.points import AccuracyPoint, BaselinePoint, PeakPoint, StepPoint, WorkerGroup, parse_point_id
-    from rnnbench.c_baseline import BaselineUnavailable
+    from rnnbench.runs import results
 
     profile = _profile(spec.profile)
     group = WorkerGroup(spec.impl, spec.threads, spec.device)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnbench import analysis, stats
+from rnnbench.compare import stats
 from rnnbench.compare.runs import (
     CONFIDENCE,
     KEY,
@@ -23,6 +23,7 @@ from rnnbench.compare.runs import (
     to_float,
     to_int,
 )
+from rnnbench.runs import analysis
 
 # -- configurations ------------------------------------------------------------------------------------
 

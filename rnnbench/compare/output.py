@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from rnnbench import stats
+from rnnbench.compare import stats
 from rnnbench.compare.core import Comparison, Row, under_load
 from rnnbench.compare.runs import CONFIDENCE, Run, hardware, to_float
 from rnnbench.units import fmt_time

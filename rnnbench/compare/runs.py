@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnbench import records, results
+from rnnbench.runs import records, results
 
 KEY = ("machine", "impl", "device", "threads", "hidden", "seq_len", "batch", "kind")
 TEXT_FIELDS = ("machine", "impl", "device", "kind")
@@ -38,7 +38,7 @@ def to_int(x) -> int:
 
 @dataclass
 class Run:
-    """What compare reads of a run: its tables (rows of rnnbench.records), environments and run.json."""
+    """What compare reads of a run: its tables (rows of rnnbench.runs.records), environments and run.json."""
 
     path: Path
     tables: dict[str, list[dict]]

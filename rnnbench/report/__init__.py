@@ -11,7 +11,7 @@ examples:
   rnnbench report 20250101-120000-4211b91 --target-accuracy 0.7
 """
 
-# Here: the command, and the run as the report reads it (every figure from rnnbench.analysis);
+# Here: the command, and the run as the report reads it (every figure from rnnbench.runs.analysis);
 # sections.py writes the markdown, plots.py the figures (matplotlib, imported there only).
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import analysis, results
 from rnnbench.atomic import atomic_write_text
+from rnnbench.runs import analysis, results
 
 __all__ = ["Run", "add_arguments", "build_report", "read_run", "run"]
 

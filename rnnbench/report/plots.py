@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from rnnbench import analysis
 from rnnbench.report.sections import impl_rank, label, ordered
+from rnnbench.runs import analysis
 from rnnbench.units import MB
 
 

@@ -1,10 +1,10 @@
 """report.md: a headline table, at most ten findings with their numbers, then a section per question
-with its plot and table. Every number comes from rnnbench.analysis (through rnnbench.report.Run); the method
+with its plot and table. Every number comes from rnnbench.runs.analysis (through rnnbench.report.Run); the method
 lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather than repeated."""
 
 from __future__ import annotations
 
-from rnnbench import analysis
+from rnnbench.runs import analysis
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
 HEADLINE_B = 32  # the middle column of the headline: a common minibatch size

@@ -4,7 +4,7 @@
                       names, the vocabulary, and the SHA-256 of params.npz; a checksum over the rest of
                       model.json itself
     DIR/params.npz    the canonical parameters as plain arrays (read with allow_pickle=False)
-    DIR/metrics.json  the training records (rnnbench.model_files.save_training; prediction does not read it)
+    DIR/metrics.json  the training records (rnnbench.training.model_files.save_training; prediction does not read it)
 
 A model folder may come from someone else: loading parses JSON and reads plain arrays, never a pickle,
 and checks every field, shape and checksum, so a damaged, truncated or edited file gets one line that
@@ -31,7 +31,7 @@ import impls
 from impls import InputError, ModelConfig, Params
 from rnnbench import machine
 from rnnbench.atomic import atomic_write, atomic_write_text
-from rnnbench.data import TOKENIZATIONS, Vocab
+from rnnbench.data.dataset import TOKENIZATIONS, Vocab
 
 FORMAT = "rnnbench-model"
 FORMAT_VERSION = 1
@@ -250,7 +250,7 @@ def _read_params(params_path: Path, expected_sha256: str, config: ModelConfig) -
 
 
 def save_training(result, out: str) -> list[str]:
-    """Write out/metrics.json, then the model (out/params.npz, out/model.json; see rnnbench.model_files),
+    """Write out/metrics.json, then the model (out/params.npz, out/model.json; see rnnbench.training.model_files),
     each file atomically; return their paths. Without result.vocab only metrics.json and params.npz."""
     os.makedirs(out, exist_ok=True)
     versions = {"python": platform.python_version(), "platform": platform.platform(), **machine.versions()}

@@ -1,6 +1,6 @@
 """Data sets for the RNN classifier: sources, tokenization, a train-only vocabulary, seeded splits, batches.
 
-NumPy only. The sources and their specs are in rnnbench.sources.
+NumPy only. The sources and their specs are in rnnbench.data.sources.
 
 Records are tokenized by characters (default) or whitespace-separated words, truncated to max_len tokens,
 and encoded with a vocabulary built from the train split alone: id 0 is "<unk>", the id of every token
@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from impls.core import Batch, InputError
-from rnnbench.sources import DEFAULT_DATA, Example, load_source, parse_spec
+from rnnbench.data.sources import DEFAULT_DATA, Example, load_source, parse_spec
 
 DEFAULT_FRACTION = 0.1  # of the records per class, for each of the validation and test splits
 TOKENIZATIONS: tuple[str, ...] = ("char", "word")

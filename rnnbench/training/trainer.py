@@ -2,7 +2,7 @@
 
 Seconds are TRAINING seconds: time spent in training steps (ending with the implementation's sync),
 never in evaluation, so accuracy against time is honest; a JIT implementation's compilation is part of
-them and also reported apart (compile_seconds). The command line is rnnbench.train_cli.
+them and also reported apart (compile_seconds). The command line is rnnbench.commands.train.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
 from impls.registry import FRAMEWORKS
-from rnnbench import jsonio, resources
-from rnnbench.data import Dataset, Split, Vocab, batches
-from rnnbench.train_config import TrainConfig, load_data
+from rnnbench import jsonio
+from rnnbench.data.dataset import Dataset, Split, Vocab, batches
+from rnnbench.training import resources
+from rnnbench.training.config import TrainConfig, load_data
 
 EVAL_BATCH_SIZE = 512
 EVAL_BATCH_TOKENS = 65536  # padded tokens per evaluation batch at most (but one record always fits): bounds memory

@@ -30,10 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import arguments, results
 from rnnbench.bench import executors, plan
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
+from rnnbench.commands import arguments
+from rnnbench.runs import results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,7 +174,7 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
 
 def finish(run_dir: Path, report: bool) -> None:
     """The run's tables from its points, fit.csv, and (if asked and possible) its report."""
-    from rnnbench import analysis
+    from rnnbench.runs import analysis
 
     results.combine(run_dir)
     analysis.write_fit(run_dir)

@@ -3,11 +3,11 @@
     results/<run-id>/
         run.json                          what the run is: its sweep, code version and library versions
         environment/<machine>.json        each machine's environment, one entry per worker session
-        points/<machine>/<point-id>.json  one record per finished point (rnnbench.records.PointRecord),
+        points/<machine>/<point-id>.json  one record per finished point (rnnbench.runs.records.PointRecord),
                                           written atomically when it is done: the source of truth
         summary.csv, accuracy.csv, peak.csv, baseline.csv, noise.csv, samples.csv.gz
-                                          the tables of rnnbench.records, rebuilt from the points (`combine`)
-        fit.csv                           derived by rnnbench.analysis
+                                          the tables of rnnbench.runs.records, rebuilt from the points (`combine`)
+        fit.csv                           derived by rnnbench.runs.analysis
         report.md, plots/*.png            `rnnbench report`
 
 Storage only: nothing here computes a figure. Needs the standard library only.
@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import records
 from rnnbench.atomic import atomic_write, atomic_write_text
 from rnnbench.jsonio import jsonable, read_json, write_json
+from rnnbench.runs import records
 
 DEFAULT_RESULTS_DIR = Path("results")
 POINTS = "points"
@@ -189,7 +189,7 @@ def load_environment(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
 
 
 def tables(run_dir: str | os.PathLike, point_records: Sequence[dict] | None = None) -> dict[str, list[dict]]:
-    """The run's rows by table name (rnnbench.records.TABLES; fit is derived elsewhere), gathered
+    """The run's rows by table name (rnnbench.runs.records.TABLES; fit is derived elsewhere), gathered
     from its point records (default: read from run_dir), in point-file order; a run kept without its
     point files (as results/reference is) is read from its CSV files instead."""
     if point_records is None:
@@ -227,7 +227,7 @@ def table_path(run_dir: str | os.PathLike, name: str) -> Path:
 
 
 def write_table(run_dir: str | os.PathLike, name: str, rows: Iterable[dict]) -> Path:
-    """One table of rnnbench.records as CSV (gzip-compressed for the raw samples), atomically."""
+    """One table of rnnbench.runs.records as CSV (gzip-compressed for the raw samples), atomically."""
     text = csv_text(rows, records.columns(records.TABLES[name]))
     path = table_path(run_dir, name)
     if name in records.COMPRESSED:  # mtime=0: the same rows give the same bytes

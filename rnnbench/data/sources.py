@@ -16,14 +16,14 @@ A data set is named by a spec (wordfreq is imported only when asked for):
                                  rows read with the csv module; the text and label columns are found by
                                  the names in a header row, chosen by name or by index from 0, or are the
                                  two columns of a 2-column file. A header row is recognised whatever it
-                                 is called and is never a record; see rnnbench.csv_source for the rule.
+                                 is called and is never a record; see rnnbench.data.csv_source for the rule.
     synthetic[:n=1000,length=8,vocab=60,classes=10,rule=first,seed=0]
                                  n random sequences of 1..length tokens from `vocab` symbols; the label is
                                  the id of the first (rule=first) or last (rule=last) symbol mod classes.
 
 A bare path is read as folder:PATH when it is a directory and as csv:PATH when it ends in .csv.
 
-Each reader returns (text, label name) examples; rnnbench.data tokenizes, splits and encodes them.
+Each reader returns (text, label name) examples; rnnbench.data.dataset tokenizes, splits and encodes them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from impls.core import InputError
-from rnnbench import csv_source
+from rnnbench.data import csv_source
 
 DEFAULT_DATA = "wordfreq:en,fr,de"
 SOURCES: tuple[str, ...] = ("wordfreq", "folder", "csv", "synthetic")

@@ -13,7 +13,7 @@
     worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured under load
     winners(configs)                  per machine, the fastest call at B=1 and at its best B
 
-Plain Python and NumPy over lists of row dicts (rnnbench.records columns): no pandas needed.
+Plain Python and NumPy over lists of row dicts (rnnbench.runs.records columns): no pandas needed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rnnbench import records, results
-from rnnbench.costmodel import fit_overhead_marginal
+from rnnbench.runs import records, results
+from rnnbench.runs.costmodel import fit_overhead_marginal
 
 CONFIG = ("machine", "impl", "device", "threads", "hidden", "seq_len", "kind")  # a configuration: all but B
 MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
@@ -178,7 +178,7 @@ def winners(configs_: Iterable[dict]) -> list[dict]:
 
 
 def fits(summary: Iterable[dict]) -> list[dict]:
-    """The cost-model fit (rnnbench.records.Fit rows) of every configuration measured at
+    """The cost-model fit (rnnbench.runs.records.Fit rows) of every configuration measured at
     FIT_MIN_BATCHES batch sizes or more (none through fewer: two points always fit a line)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in usable(summary):

@@ -144,7 +144,7 @@ def robust_stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def timing_fields(stats: dict, records_per_call: int) -> dict:
-    """The summary columns (rnnbench.records.Summary) of robust_stats of a point's per-call seconds."""
+    """The summary columns (rnnbench.runs.records.Summary) of robust_stats of a point's per-call seconds."""
     return {
         "median_s": stats["median"],
         "q1_s": stats["q1"],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import impls
 from impls import InputError
-from rnnbench.data import DEFAULT_DATA, TOKENIZATIONS, Dataset, load_dataset, split_fractions
+from rnnbench.data.dataset import DEFAULT_DATA, TOKENIZATIONS, Dataset, load_dataset, split_fractions
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 

@@ -25,8 +25,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench import machine, results
+from rnnbench import machine
 from rnnbench.jsonio import read_json, write_json
+from rnnbench.runs import results
 
 
 class MergeError(ValueError):
@@ -228,7 +229,7 @@ def merge(
 
 def run(args: argparse.Namespace) -> int:
     """`rnnbench merge`: 0 when merged, 2 for bad input (nothing written)."""
-    from rnnbench.bench.command import finish
+    from rnnbench.commands.bench import finish
 
     try:
         target = merge(args.runs, args.run_id, args.results_dir, args.force)

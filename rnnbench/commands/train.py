@@ -23,13 +23,13 @@ from collections.abc import Callable
 
 import impls
 from impls import FrameworkUnavailableError, InputError, NonFiniteLossError
-from rnnbench import arguments
-from rnnbench.data import TOKENIZATIONS
-from rnnbench.model_files import prepare_out_dir, save_training
-from rnnbench.resources import Available, MemoryEstimate, format_bytes
-from rnnbench.sources import WORDFREQ_DEFAULT_N
-from rnnbench.train import Record, check_memory, format_optional, train
-from rnnbench.train_config import OPTIMIZERS, TrainConfig, load_data
+from rnnbench.commands import arguments
+from rnnbench.data.dataset import TOKENIZATIONS
+from rnnbench.data.sources import WORDFREQ_DEFAULT_N
+from rnnbench.training.config import OPTIMIZERS, TrainConfig, load_data
+from rnnbench.training.model_files import prepare_out_dir, save_training
+from rnnbench.training.resources import Available, MemoryEstimate, format_bytes
+from rnnbench.training.trainer import Record, check_memory, format_optional, train
 
 # -- command line --------------------------------------------------------------------------------------
 

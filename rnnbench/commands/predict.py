@@ -25,11 +25,12 @@ import numpy as np
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError
 from impls.registry import FRAMEWORKS
-from rnnbench import arguments, resources
-from rnnbench.data import tokenize
-from rnnbench.model_files import SavedModel, load_model
-from rnnbench.sources import BOM, read_text
-from rnnbench.train import eval_groups, largest_eval_shape
+from rnnbench.commands import arguments
+from rnnbench.data.dataset import tokenize
+from rnnbench.data.sources import BOM, read_text
+from rnnbench.training import resources
+from rnnbench.training.model_files import SavedModel, load_model
+from rnnbench.training.trainer import eval_groups, largest_eval_shape
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

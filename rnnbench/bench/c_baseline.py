@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from impls.core import Batch, ModelConfig, Params
 
 # rnnbench/ and benchmarks/ are siblings in a source checkout.
-SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "c_baseline" / "rnn_baseline.c"
+SOURCE = Path(__file__).resolve().parents[2] / "benchmarks" / "c_baseline" / "rnn_baseline.c"
 
 # Tried in order until one builds. -ffp-contract=fast: ISO C mode (-std=c99) would otherwise forbid
 # fusing a*b+c into one FMA instruction, halving the arithmetic rate of every product (BLAS fuses too).
@@ -278,14 +278,14 @@ def measure(
 
     Returns JSON-ready: the shape, lr, rounds, iterations, round_seconds (each round, seconds),
     step_seconds (each round / iterations), median_step_seconds, median_record_seconds (/ B),
-    step_stats (rnnbench.timing.robust_stats of step_seconds), records_per_step (B), records_timed,
+    step_stats (rnnbench.bench.timing.robust_stats of step_seconds), records_per_step (B), records_timed,
     loss_first and loss_last (of the first and the last step run), threads (1) and build.
     """
     import numpy as np
 
     from impls.core import ModelConfig, init_params
     from rnnbench.bench import workload
-    from rnnbench.timing import robust_stats
+    from rnnbench.bench.timing import robust_stats
 
     vocab = workload.SYNTH_VOCAB if vocab is None else vocab
     classes = workload.SYNTH_CLASSES if classes is None else classes

@@ -1,0 +1,1 @@
+"""Training and prediction: the run configuration, the trainer, the memory guard and model files."""
