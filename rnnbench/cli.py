@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("rnnbench.commands.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
     "report": ("rnnbench.report", "turn a benchmark run into report.md with tables and plots"),
     "compare": ("rnnbench.commands.compare", "compare two benchmark runs; non-zero exit on regression"),
+    "ab": ("rnnbench.commands.ab", "measure two versions of the code in one run, worker by worker, and compare them"),
     "merge": (
         "rnnbench.commands.merge",
         "one run from several (each machine's points kept apart), for report and compare",

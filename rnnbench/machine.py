@@ -187,14 +187,13 @@ def _jax_started() -> bool:
     return bool(getattr(xla_bridge, "backends_are_initialized", lambda: False)())
 
 
-def git() -> dict[str, object]:
-    """Commit, short hash and whether the working tree has changes (read-only git calls)."""
+def git(root: Path = REPO_ROOT) -> dict[str, object]:
+    """Commit, short hash and whether the working tree has changes (read-only git calls), of the checkout
+    at root (default: this one)."""
 
     def run(*args: str) -> str | None:
         try:
-            done = subprocess.run(
-                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
-            )
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

@@ -15,7 +15,9 @@ class Profile:
     N = max(epoch_batches, epoch_records // B) batches per timed call; matmul peak: peak_sizes, each
     timed peak_repeats times; accuracy: train on `data` with each of acc_batch_sizes for `epochs`
     epochs, SGD with lr = lr_b1 * sqrt(B) and gradient-norm clipping at clip_norm, evaluating about
-    evals_per_run times."""
+    evals_per_run times. Quiet gate: a round whose yardstick ran more than quiet_margin slower than the
+    worker's steady value is measured again, up to quiet_extra_rounds x the planned rounds, after waiting
+    for quiet (at most quiet_wait_s per worker in all)."""
 
     name: str
     hidden: tuple[int, ...]
@@ -39,6 +41,15 @@ class Profile:
     evals_per_run: int
     lr_b1: float = 0.02
     clip_norm: float = 5.0
+    quiet_margin: float = 0.10  # the quiet gate (rnnbench.bench.yardstick.Gate)
+    quiet_extra_rounds: float = 2.0
+    quiet_wait_s: float = 120.0
+
+    def gate(self):
+        """The quiet gate of this profile's step and epoch points."""
+        from rnnbench.bench.yardstick import Gate
+
+        return Gate(margin=self.quiet_margin, extra_rounds=self.quiet_extra_rounds, wait_s=self.quiet_wait_s)
 
     def lr(self, batch: int) -> float:
         """SGD learning rate for batch size B: lr_b1 * sqrt(B) (the mean loss's gradient noise falls
@@ -78,6 +89,9 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         evals_per_run=4,
         lr_b1=0.05,
+        quiet_margin=math.inf,  # every round counts: a test run's timings mean nothing, its records must not
+        quiet_extra_rounds=0.0,  # depend on how busy the machine was
+        quiet_wait_s=0.0,
     ),
     # `rnnbench bench` default: minutes on 2 cores for all four implementations
     "quick": Profile(

@@ -5,8 +5,10 @@
 SPEC (JSON, see WorkerSpec) names the run folder, the machine label, the group (implementation or
 "machine", threads, device), the profile and the point ids. The worker sets every framework's thread
 count in its own environment before any framework is imported, times a fixed sentinel workload
-(rnnbench.bench.noise), measures each point on a fresh model, writes each record atomically as soon as
-it is done (rnnbench.runs.results), prints one line per point, and times the sentinel again at the end.
+(rnnbench.bench.noise), measures its step and epoch points together, their rounds interleaved and read
+against the yardstick (rnnbench.bench.rounds), then its other points one by one, writes each record
+atomically as soon as it is done (rnnbench.runs.results), prints one line per point, and times the
+sentinel again at the end.
 
 Exit status: 0 when every point passed its checks, 1 when one failed (its record says why), 2 for a
 bad spec, 130 on SIGINT and 143 on SIGTERM (finished points are kept; rnnbench.bench.stopping). A worker
@@ -109,6 +111,18 @@ def describe(record) -> str:
     return text
 
 
+class Printed:
+    """The worker's one line per finished point, numbered in the order they finish, and the failures."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+
+    def show(self, record) -> None:
+        self.done += 1
+        self.failed += record.status == "failed"
+        print(f"  [{self.done}/{self.total}] {record.point_id}  {describe(record)}", flush=True)
+
+
 def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
     """The suffix of this worker's noise record: the shard's, plus -resumedK when an earlier session of
     the same group (an interrupted run) already left one, so that a resumed run keeps every session's noise."""
@@ -124,10 +138,11 @@ def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
 
 def run(spec: WorkerSpec) -> int:
     """Measure spec's points (see the module docstring); returns the exit status."""
-    from rnnbench.bench import accuracy, bounds, noise, step
+    from rnnbench.bench import accuracy, bounds, noise, rounds
     from rnnbench.bench.c_baseline import BaselineUnavailable
     from rnnbench.bench.points import AccuracyPoint, BaselinePoint, PeakPoint, StepPoint, WorkerGroup, parse_point_id
     from rnnbench.runs import results
+    from rnnbench.units import fmt_time
 
     profile = _profile(spec.profile)
     group = WorkerGroup(spec.impl, spec.threads, spec.device)
@@ -138,16 +153,34 @@ def run(spec: WorkerSpec) -> int:
     results.add_session(run_dir, spec.machine, session_id, session)
     noise_tag = _noise_tag(run_dir, spec, group)
     noise_rows = [noise.noise_row(group, "start", shard=noise_tag, **label)]
+    points = [parse_point_id(i) for i in spec.point_ids]
+    timed = [p for p in points if isinstance(p, StepPoint)]
+    printed = Printed(len(points))
+
+    def keep(record) -> None:
+        results.save_point(run_dir, record)
+        printed.show(record)
+
+    def unmeasured(point_id: str, kind: str, exc: BaseException, status: str) -> None:
+        keep(_unmeasured_record(point_id, kind, spec, exc, status))
+
+    if timed:  # every step and epoch point at once, their rounds interleaved
+        stick = rounds.measure_points(
+            timed,
+            profile,
+            gate=profile.gate(),
+            on_record=keep,
+            on_failure=lambda point, exc: unmeasured(point.point_id, point.kind, exc, "failed"),
+            **label,
+        )
+        print(f"  yardstick {fmt_time(stick.steady())} at rest, spread {100 * stick.spread():.1f}%", flush=True)
     dataset = None
-    failed = 0
-    n = len(spec.point_ids)
-    for k, point_id in enumerate(spec.point_ids, start=1):
-        point = parse_point_id(point_id)
+    for point_id, point in zip(spec.point_ids, points, strict=True):
+        if isinstance(point, StepPoint):
+            continue
         kind = getattr(point, "kind", None) or point_id.split("-")[0]
         try:
-            if isinstance(point, StepPoint):
-                record = step.measure_step(point, profile, **label)
-            elif isinstance(point, PeakPoint):
+            if isinstance(point, PeakPoint):
                 record = bounds.measure_peak(point, profile, **label)
             elif isinstance(point, BaselinePoint):
                 record = bounds.measure_baseline(point, profile, **label)
@@ -158,9 +191,7 @@ def run(spec: WorkerSpec) -> int:
             record = _unmeasured_record(point_id, kind, spec, exc, "skipped")
         except Exception as exc:  # noqa: BLE001 - a point that raises is recorded as failed; the others go on
             record = _unmeasured_record(point_id, kind, spec, exc, "failed")
-        results.save_point(run_dir, record)
-        failed += record.status == "failed"
-        print(f"  [{k}/{n}] {point_id}  {describe(record)}", flush=True)
+        keep(record)
     noise_rows.append(noise.noise_row(group, "end", shard=noise_tag, **label))
     results.save_point(run_dir, noise.noise_record(noise_rows, group, shard=noise_tag, **label))
     results.add_session(
@@ -169,7 +200,7 @@ def run(spec: WorkerSpec) -> int:
         session_id,
         session | {"framework_threads_at_end": machine.framework_threads(), "blas_at_end": machine.blas()},
     )
-    return 1 if failed else 0
+    return 1 if printed.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from rnnbench.compare.core import compare_runs
 from rnnbench.compare.output import (
     describe_noise,
     format_table,
+    gate_line,
     machines_line,
     noise_summary,
     run_line,
@@ -68,13 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--kind", choices=("step", "epoch", "all"), default="all", help="which points to compare (default: all)")
     add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--all", action="store_true", help="list every configuration, not only the changed ones")
+    add(
+        "--basis",
+        choices=("auto", "yardstick", "seconds"),
+        default="auto",
+        help="judge each round's cost against the yardstick read around it, or in raw seconds "
+        "(default: yardstick when both runs have it, on one machine)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         run_a = load_run(args.run_a, args.results_dir)
         run_b = load_run(args.run_b, args.results_dir)
-        c = compare_runs(run_a, run_b, threshold=args.threshold, fdr=args.fdr, kind=args.kind, raw=args.raw)
+        c = compare_runs(
+            run_a, run_b, threshold=args.threshold, fdr=args.fdr, kind=args.kind, raw=args.raw, basis=args.basis
+        )
     except CompareError as e:
         print(f"rnnbench: error: {e}", file=sys.stderr)
         return 2
@@ -87,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"noise A: {describe_noise(na)}\nnoise B: {describe_noise(nb)}")
     if line := sentinel_line(na, nb, c.threshold):
         print(line)
+    for letter, r, labels in (("A", run_a, labels_a), ("B", run_b, labels_b)):
+        if line := gate_line(letter, r, labels):
+            print(line)
     for letter, r in (("A", run_a), ("B", run_b)):
         for path, reason in r.unreadable:
             print(f"warning: {letter}'s point file {path} is unreadable ({reason}): left out")
@@ -103,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     shown = c.rows if args.all else [r for r in c.rows if r.verdict.status != "same"]
     if shown:
-        print(format_table(shown, c.normalised, c.pairing.by_machine and len(c.pairing.pairs) > 1))
+        print(format_table(shown, c.normalised, c.pairing.by_machine and len(c.pairing.pairs) > 1, c.in_yardsticks))
     print(summary_line(c))
     if c.only_a or c.only_b:
         print(f"not compared: {len(c.only_a)} configurations only in A, {len(c.only_b)} only in B")
@@ -111,4 +124,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"not compared: {len(c.no_baseline)} configurations without a C baseline at their shape to normalise by")
     for what in c.untestable:
         print(f"not compared: {what}")
+    for what in c.unsteady:
+        print(f"not judged, too unsteady (too few rounds on a quiet machine): {what}")
     return 1 if c.count("regressed") else 0

@@ -36,9 +36,18 @@ class Side:
     values: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    raw: list[float] = field(default_factory=list)  # the same samples in seconds per record, unnormalised
 
     def median(self) -> float:
         return float(np.median(stats.round_medians(self.values, self.rounds)))
+
+    def raw_median(self) -> float:
+        return float(np.median(stats.round_medians(self.raw, self.rounds)))
+
+    loaded: bool = False  # its point stayed loaded: too few rounds ran on a quiet machine to judge it
+
+    def unsteady(self) -> bool:
+        return self.loaded
 
 
 def sample_key(r: dict, by_machine: bool) -> tuple:
@@ -46,14 +55,17 @@ def sample_key(r: dict, by_machine: bool) -> tuple:
     return key if by_machine else ("", *key[1:])
 
 
-def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: bool, kind: str):
+def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: bool, kind: str, yardstick: bool):
     """config key -> Side for the run's machines in `labels`; and the keys left out for want of a C
-    baseline at their shape (normalise only). Normalised: each sample / the run's C baseline median."""
+    baseline at their shape (normalise only). Normalised: each sample / the run's C baseline median.
+    yardstick: each sample / the yardstick read around its round, i.e. its cost at the machine's speed of
+    that moment (rnnbench.bench.yardstick)."""
     base = analysis.baselines(run.tables["baseline"]) if normalise else {}
     summaries = {
         (str(r["machine"]), str(r["point_id"])): r
         for r in analysis.enrich(run.tables["summary"], run.tables["peak"], run.tables["baseline"])
     }
+    loaded = {(str(r["machine"]), str(r["point_id"])) for r in run.tables["summary"] if r.get("loaded") is True}
     sides: dict[tuple, Side] = defaultdict(Side)
     round_ids: dict[tuple[str, str, int], int] = {}
     no_baseline: set[tuple] = set()
@@ -62,7 +74,9 @@ def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: b
         if machine not in labels or (kind != "all" and r["kind"] != kind):
             continue
         key = sample_key(r, by_machine)
-        value = to_float(r["per_record_seconds"])
+        raw = value = to_float(r["per_record_seconds"])
+        if yardstick:
+            value /= to_float(r["yardstick_s"])
         if normalise:
             shape = (machine, to_int(r["threads"]), to_int(r["hidden"]), to_int(r["seq_len"]), to_int(r["batch"]))
             c = base.get(shape)
@@ -72,8 +86,10 @@ def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: b
             value /= c
         side = sides[key]
         side.values.append(value)
+        side.raw.append(raw)
         side.rounds.append(round_ids.setdefault((machine, str(r["point_id"]), to_int(r["round"])), len(round_ids)))
         side.summary = side.summary or summaries.get((machine, str(r["point_id"])), {})
+        side.loaded = side.loaded or (machine, str(r["point_id"])) in loaded
     return dict(sides), no_baseline
 
 
@@ -95,6 +111,7 @@ class Row:
     pct_a: float | None = None
     pct_b: float | None = None
     notes: list[str] = field(default_factory=list)
+    raw_ratio: float = math.nan  # B/A of the median round in seconds per record, whatever the basis
 
     @property
     def fields(self) -> dict:
@@ -105,6 +122,8 @@ class Row:
 class Comparison:
     pairing: Pairing
     normalised: bool
+    in_yardsticks: bool  # each round's cost read against the yardstick read around it
+    unsteady: list[str]  # configurations not judged: a side's point stayed loaded
     rows: list[Row]
     only_a: list[tuple]
     only_b: list[tuple]
@@ -117,8 +136,29 @@ class Comparison:
         return sum(r.verdict.status == status for r in self.rows)
 
 
+BASES = ("auto", "yardstick", "seconds")
+
+
+def choose_basis(a: Run, b: Run, basis: str, normalise: bool) -> bool:
+    """Whether costs are read in yardsticks: asked (or "auto") and both runs carry the yardstick, on one
+    machine (across machines the C baseline normalises instead)."""
+    if basis not in BASES:
+        raise CompareError(f"--basis takes one of {', '.join(BASES)}, got {basis!r}")
+    both = a.has_yardstick() and b.has_yardstick()
+    if basis == "yardstick" and not both:
+        raise CompareError("--basis yardstick: a run has no yardstick readings (made before they were recorded)")
+    return basis != "seconds" and both and not normalise
+
+
 def compare_runs(
-    a: Run, b: Run, *, threshold: float = 1.10, fdr: float = 0.05, kind: str = "all", raw: bool = False
+    a: Run,
+    b: Run,
+    *,
+    threshold: float = 1.10,
+    fdr: float = 0.05,
+    kind: str = "all",
+    raw: bool = False,
+    basis: str = "auto",
 ) -> Comparison:
     """Every configuration both runs measured, judged together (see the module docstring)."""
     if not threshold > 1.0:
@@ -127,15 +167,19 @@ def compare_runs(
         raise CompareError(f"--fdr must lie in (0, 1), got {fdr}")
     pairing = pair_machines(a, b, threshold)
     normalise = bool(pairing.differences) and not raw
+    yardstick = choose_basis(a, b, basis, normalise)
     labels_a, labels_b = {p[0] for p in pairing.pairs}, {p[1] for p in pairing.pairs}
-    opts = {"by_machine": pairing.by_machine, "normalise": normalise, "kind": kind}
+    opts = {"by_machine": pairing.by_machine, "normalise": normalise, "kind": kind, "yardstick": yardstick}
     sides_a, no_base_a = configurations(a, labels_a, **opts)
     sides_b, no_base_b = configurations(b, labels_b, **opts)
     cores_a = {la: (hardware(a, la) or Hardware(None, None, ())).cores for la in labels_a}
     cores_b = {lb: (hardware(b, lb) or Hardware(None, None, ())).cores for lb in labels_b}
-    changes, untestable = {}, []
+    changes, untestable, unsteady = {}, [], []
     for key in sorted(sides_a.keys() & sides_b.keys()):
         sa, sb = sides_a[key], sides_b[key]
+        if sa.unsteady() or sb.unsteady():  # judged on rounds from a busy machine, it would be noise
+            unsteady.append(describe_key(key) + f" (loaded in {'A' if sa.unsteady() else 'B'})")
+            continue
         try:
             changes[key] = stats.compare_samples(
                 sa.values, sb.values, rounds_a=sa.rounds, rounds_b=sb.rounds, confidence=CONFIDENCE
@@ -162,11 +206,14 @@ def compare_runs(
                 sa.summary.get("pct_of_peak"),
                 sb.summary.get("pct_of_peak"),
                 notes,
+                sb.raw_median() / sa.raw_median(),
             )
         )
     return Comparison(
         pairing,
         normalise,
+        yardstick,
+        unsteady,
         sort_rows(rows),
         sorted(sides_a.keys() - sides_b.keys() - no_base_b),
         sorted(sides_b.keys() - sides_a.keys() - no_base_a),

@@ -94,9 +94,11 @@ def _fmt_ratio(c: stats.Change) -> str:
     return f"{c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]"
 
 
-def _fmt_value(x: float, normalised: bool) -> str:
+def _fmt_value(x: float, normalised: bool, in_yardsticks: bool = False) -> str:
     if not math.isfinite(x):
         return "-"
+    if in_yardsticks:
+        return f"{x:.4g}"
     return f"{x:.3g}x C" if normalised else fmt_time(x)
 
 
@@ -104,10 +106,12 @@ def _fmt_pct(x) -> str:
     return f"{x:.2g}%" if x is not None and math.isfinite(to_float(x)) else "-"
 
 
-def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
-    unit = "x C baseline" if normalised else "per record"
+def format_table(rows: list[Row], normalised: bool, with_machine: bool, in_yardsticks: bool = False) -> str:
+    unit = "x C baseline" if normalised else ("yardsticks/record" if in_yardsticks else "per record")
     with_device = any(r.fields["device"] != "cpu" for r in rows)
     header = ["impl", "kind", "threads", "H", "T", "B", f"A {unit}", f"B {unit}", "B/A [95% CI]", "p adj", "verdict"]
+    if in_yardsticks:
+        header.insert(9, "raw B/A")
     header = header[:1] + ["device"] * with_device + header[1:]
     header = (["machine"] if with_machine else []) + header + (["A %peak", "B %peak"] if normalised else []) + ["note"]
     lines = [header]
@@ -115,7 +119,8 @@ def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
         f, v = r.fields, r.verdict
         line = [f["impl"], *[f["device"]] * with_device, f["kind"], str(f["threads"])]
         line += [str(f["hidden"]), str(f["seq_len"]), str(f["batch"])]
-        line += [_fmt_value(r.a, normalised), _fmt_value(r.b, normalised), _fmt_ratio(v.change)]
+        line += [_fmt_value(r.a, normalised, in_yardsticks), _fmt_value(r.b, normalised, in_yardsticks)]
+        line += [_fmt_ratio(v.change)] + ([f"{r.raw_ratio:.3f}"] if in_yardsticks else [])
         line += [f"{v.p_adjusted:.2g}", v.status.upper() if v.status == "regressed" else v.status]
         line = ([f["machine"]] if with_machine else []) + line
         line += [_fmt_pct(r.pct_a), _fmt_pct(r.pct_b)] if normalised else []
@@ -152,10 +157,28 @@ def summary_line(c: Comparison) -> str:
     ]
     geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios)) if ratios else math.nan
     what = "x C baseline" if c.normalised else "per-record cost"
+    if c.in_yardsticks:
+        what = "per-record cost in yardsticks: each round against the machine's speed around it; raw B/A beside"
     return (
         f"{len(c.rows)} configurations compared ({what}, B/A of the median round; {CONFIDENCE:.0%} bootstrap "
         f"intervals over rounds; Mann-Whitney p-values adjusted by Benjamini-Hochberg at false-discovery rate "
         f"{c.fdr:g}; flagged when significant and the whole interval lies beyond {c.threshold:g} or "
         f"1/{c.threshold:g}): {c.count('regressed')} regressed, {c.count('improved')} improved, "
         f"{c.count('inconclusive')} inconclusive, {c.count('same')} same; geometric mean B/A {geo:.3f}"
+    )
+
+
+def gate_line(letter: str, run: Run, labels: set[str]) -> str | None:
+    """How steady a run's machine was by the yardstick: its spread at rest, the rounds the quiet gate
+    measured again, and the points it left loaded."""
+    summary = [r for r in run.tables["summary"] if str(r["machine"]) in labels and r.get("quiet_rounds") is not None]
+    if not summary:
+        return None
+    repeated = sum(int(r.get("loaded_rounds") or 0) for r in summary)
+    loaded = sum(r.get("loaded") is True for r in summary)
+    steady = [x for r in summary if math.isfinite(x := to_float(r.get("yardstick_steady_s")))]
+    rest = f"yardstick at rest {fmt_time(statistics.median(steady))}; " if steady else ""
+    return (
+        f"quiet gate {letter}: {rest}{repeated} busy rounds measured again; {loaded} of {len(summary)} points "
+        "stayed loaded"
     )

@@ -51,13 +51,21 @@ class Run:
         return self.path.name
 
     def timed_samples(self) -> list[dict]:
-        """The timed calls of step and epoch points (first calls and failed points left out)."""
+        """The timed calls of step and epoch points that count: first calls, failed points and rounds the
+        quiet gate found busy (rnnbench.bench.yardstick) left out."""
         failed = {(r["machine"], r["point_id"]) for r in self.tables["summary"] if r.get("status") == "failed"}
         return [
             r
             for r in self.tables["samples"]
-            if r["kind"] in records.STEP_KINDS and (r["machine"], r["point_id"]) not in failed
+            if r["kind"] in records.STEP_KINDS
+            and (r["machine"], r["point_id"]) not in failed
+            and r.get("quiet") is not False
         ]
+
+    def has_yardstick(self) -> bool:
+        """Whether every counted round carries the yardstick read around it (runs from before it do not)."""
+        samples = self.timed_samples()
+        return bool(samples) and all(math.isfinite(to_float(r.get("yardstick_s"))) for r in samples)
 
     def machines(self) -> set[str]:
         return {str(r["machine"]) for r in self.timed_samples()}

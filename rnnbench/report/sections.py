@@ -253,15 +253,27 @@ def noise(run) -> str:
         | {"load start -> end": f"{fmt_num(w['load_start'], '.2f')} -> {fmt_num(w['load_end'], '.2f')}"}
         for w in ordered(run.noise)
     ]
-    named = ", ".join(f"{r['point_id']} ({r['load']:.1f})" for r in run.loaded[:8])
+    gated = [r for r in run.loaded if r["gated"]]
+    busy = [r for r in run.loaded if not r["gated"]]
+    named = ", ".join(f"{r['point_id']}" for r in gated[:8])
     loaded = (
-        f"{len(run.loaded)} of {len(run.tables['summary'])} points were measured with a 1-minute load average above "
-        f"their machine's cores{': ' + named if named else ''}"
-        f"{f', and {len(run.loaded) - 8} more' if len(run.loaded) > 8 else ''}.\n"
+        f"Left out of every figure, loaded (the quiet gate found too few rounds with the yardstick at rest): "
+        f"{len(gated)} of {len(run.tables['summary'])} points{': ' + named if named else ''}"
+        f"{f', and {len(gated) - 8} more' if len(gated) > 8 else ''}.\n"
     )
+    if busy:
+        named_busy = ", ".join(f"{r['point_id']} ({r['load']:.1f})" for r in busy[:8])
+        loaded += (
+            f"{len(busy)} points were measured with a 1-minute load average above their machine's cores: "
+            f"{named_busy}{f', and {len(busy) - 8} more' if len(busy) > 8 else ''}. That average lags a minute "
+            "behind and misses a neighbour on the other hyperthread: the yardstick decides which rounds count.\n"
+        )
+    g = analysis.gate_counts(run.tables["summary"])
     text = (
         "A fixed sentinel workload timed at each worker's start and end: drift = end / start (further than "
-        f"{analysis.NOISE_DRIFT_LIMIT:.0%} from 1: drifted, the machine's speed changed under the measurement).\n"
+        f"{analysis.NOISE_DRIFT_LIMIT:.0%} from 1: drifted, the machine's speed changed under the measurement). "
+        "The yardstick, read before and after every timed round, decides which rounds count: "
+        f"{g['quiet_rounds']} quiet rounds counted, {g['busy_rounds']} busy rounds were measured again.\n"
     )
     return section("Noise", text, md_table(rows), loaded)
 
@@ -375,7 +387,8 @@ def findings(run) -> list[str]:
         worst = max(drifts, key=lambda d: abs(d - 1))
         out.append(
             f"The noise sentinel moved by at most {fmt_pct(100 * abs(worst - 1))} within a worker; "
-            f"{len(run.loaded)} of {len(run.tables['summary'])} points ran under a load above the cores."
+            f"{sum(r['gated'] for r in run.loaded)} of {len(run.tables['summary'])} points stayed loaded "
+            "(left out of every figure)."
         )
     if growth := [g for g in run.growth if g["rise_ratio"] == g["rise_ratio"]]:  # not NaN
         g = max(growth, key=lambda g: g["rise_ratio"])

@@ -10,7 +10,8 @@
     memory_growth(summary)            a step's peak memory rise against the BPTT cache's rise
     time_to_target(evals, target)     training seconds to a validation accuracy
     accuracy_runs(evals, target)      per training run: accuracy, speed, time to target on both clocks
-    worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured under load
+    worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured on a busy machine
+    gate_counts(summary)              the quiet gate's busy rounds and loaded points
     winners(configs)                  per machine, the fastest call at B=1 and at its best B
 
 Plain Python and NumPy over lists of row dicts (rnnbench.runs.records columns): no pandas needed.
@@ -53,8 +54,9 @@ def load(run_dir: str | Path, skip: Sequence[str] = ("samples",)) -> dict[str, l
 
 
 def usable(rows: Iterable[dict]) -> list[dict]:
-    """Rows whose point did not fail its checks (failed points are left out of every figure)."""
-    return [r for r in rows if r.get("status") != "failed"]
+    """Rows whose point counts: it passed its checks, and the quiet gate did not leave it loaded (too few
+    of its rounds ran on a quiet machine). Failed and loaded points are left out of every figure."""
+    return [r for r in rows if r.get("status") != "failed" and r.get("loaded") is not True]
 
 
 def peaks(peak_rows: Iterable[dict]) -> dict[tuple[str, int], float]:
@@ -334,14 +336,32 @@ def machine_cores(environment: dict[str, list[dict]]) -> dict[str, int]:
 
 
 def loaded(summary: Iterable[dict], cores: dict[str, int]) -> list[dict]:
-    """The step/epoch rows measured under load: a 1-minute load average (before or after the point)
-    above its machine's cores, so something else competed for the processors. Each row with `load`."""
+    """The step/epoch rows measured on a busy machine, each with `load` and `gated`:
+
+    gated: the quiet gate left the point loaded (too few rounds with the yardstick at rest): it is out of
+      every figure (usable);
+    otherwise the 1-minute load average (before or after the point) rose above its machine's cores. That
+      average lags by a minute and misses a neighbour on the other hyperthread, so it only informs; the
+      yardstick, read around every round, decides."""
     out = []
     for r in summary:
         load = max((_f(r.get(k)) for k in ("load_before", "load_after") if r.get(k) is not None), default=None)
-        if load is not None and r["machine"] in cores and load > cores[r["machine"]]:
-            out.append(r | {"load": load})
+        above = load is not None and r["machine"] in cores and load > cores[r["machine"]]
+        if above or r.get("loaded") is True:
+            out.append(r | {"load": load if load is not None else math.nan, "gated": r.get("loaded") is True})
     return out
+
+
+def gate_counts(summary: Iterable[dict]) -> dict[str, int]:
+    """Over the points measured with a yardstick: their rounds, the busy rounds measured again, and the
+    points left loaded."""
+    rows = [r for r in summary if r.get("quiet_rounds") is not None]
+    return {
+        "points": len(rows),
+        "quiet_rounds": sum(int(r["quiet_rounds"]) for r in rows),
+        "busy_rounds": sum(int(r.get("loaded_rounds") or 0) for r in rows),
+        "loaded_points": sum(r.get("loaded") is True for r in rows),
+    }
 
 
 def write_fit(run_dir: str | Path, summary: Sequence[dict] | None = None) -> Path:

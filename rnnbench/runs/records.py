@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The kinds of point a run holds; a point id starts with its kind.
 STEP_KINDS = ("step", "epoch")
@@ -52,6 +52,8 @@ class Sample(StepKey):
     records: int
     per_record_seconds: float
     loss: float
+    yardstick_s: float | None = None  # the machine's speed around this call's round (rnnbench.bench.yardstick)
+    quiet: bool | None = None  # the round ran on a quiet machine (None: no yardstick was read)
 
 
 @dataclass
@@ -89,6 +91,11 @@ class Summary(StepKey):
     load_after: float | None
     status: str
     problems: list[str] = field(default_factory=list)
+    # the quiet gate (rnnbench.bench.yardstick); None for points measured without a yardstick
+    quiet_rounds: int | None = None  # rounds whose yardstick stayed within the gate's margin
+    loaded_rounds: int | None = None  # rounds the machine was busy during (measured again)
+    yardstick_steady_s: float | None = None  # the worker's yardstick at rest
+    loaded: bool | None = None  # too few quiet rounds: left out of the headline, the fit and the findings
 
 
 @dataclass
