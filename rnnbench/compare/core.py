@@ -20,10 +20,10 @@ from rnnbench.compare.runs import (
     Run,
     hardware,
     pair_machines,
-    to_float,
     to_int,
 )
 from rnnbench.runs import analysis
+from rnnbench.runs.records import to_float
 
 # -- configurations ------------------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from rnnbench.compare import stats
 from rnnbench.compare.core import Comparison, Row, under_load
-from rnnbench.compare.runs import CONFIDENCE, Run, hardware, to_float
-from rnnbench.units import fmt_time
+from rnnbench.compare.runs import CONFIDENCE, Run, hardware
+from rnnbench.runs.records import to_float
+from rnnbench.units import fmt_pct, fmt_time
 
 # -- noise ---------------------------------------------------------------------------------------------
 
@@ -100,10 +101,6 @@ def _fmt_value(x: float, normalised: bool) -> str:
     return f"{x:.3g}x C" if normalised else fmt_time(x)
 
 
-def _fmt_pct(x) -> str:
-    return f"{x:.2g}%" if x is not None and math.isfinite(to_float(x)) else "-"
-
-
 def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
     unit = "x C baseline" if normalised else "per record"
     with_device = any(r.fields["device"] != "cpu" for r in rows)
@@ -118,7 +115,7 @@ def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
         line += [_fmt_value(r.a, normalised), _fmt_value(r.b, normalised), _fmt_ratio(v.change)]
         line += [f"{v.p_adjusted:.2g}", v.status.upper() if v.status == "regressed" else v.status]
         line = ([f["machine"]] if with_machine else []) + line
-        line += [_fmt_pct(r.pct_a), _fmt_pct(r.pct_b)] if normalised else []
+        line += [fmt_pct(r.pct_a), fmt_pct(r.pct_b)] if normalised else []
         lines.append([*line, ", ".join(r.notes)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)

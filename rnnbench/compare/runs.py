@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnbench.runs import records, results
+from rnnbench.runs.records import to_float
 
 KEY = ("machine", "impl", "device", "threads", "hidden", "seq_len", "batch", "kind")
 TEXT_FIELDS = ("machine", "impl", "device", "kind")
@@ -20,13 +20,6 @@ VERDICT_ORDER = ("regressed", "inconclusive", "improved", "same")
 
 class CompareError(ValueError):
     """Bad input for `rnnbench compare`: the message is the one line to print (exit status 2)."""
-
-
-def to_float(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def to_int(x) -> int:

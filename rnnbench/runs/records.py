@@ -201,6 +201,14 @@ TABLES: dict[str, type] = {
 COMPRESSED = ("samples",)
 
 
+def to_float(x) -> float:
+    """A CSV or JSON value as a float (NaN when empty or not a number)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def columns(row_type: type) -> tuple[str, ...]:
     """The column names of a table, in order."""
     return tuple(f.name for f in fields(row_type))
