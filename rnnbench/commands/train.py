@@ -29,7 +29,7 @@ from rnnbench.data.sources import WORDFREQ_DEFAULT_N
 from rnnbench.training.config import OPTIMIZERS, TrainConfig, load_data
 from rnnbench.training.model_files import prepare_out_dir, save_training
 from rnnbench.training.resources import Available, MemoryEstimate, format_bytes
-from rnnbench.training.trainer import Record, check_memory, format_optional, train
+from rnnbench.training.trainer import Record, check_memory, format_optional, require_framework, train_checked
 
 # -- command line --------------------------------------------------------------------------------------
 
@@ -233,11 +233,11 @@ def run(args: argparse.Namespace) -> int:
             created = prepare_out_dir(cfg.out, cfg.force)
         dataset = load_data(cfg)
         print(dataset.describe())
-        need, available = check_memory(cfg, dataset)
-        _print_model(cfg, need, available)
-        result = train(
-            cfg,
-            dataset,
+        checked = check_memory(cfg, dataset)
+        _print_model(cfg, checked.need, checked.available)
+        require_framework(cfg.impl)
+        result = train_checked(
+            checked,
             progress=True,
             on_epoch=_print_epoch(cfg.epochs),
             on_eval=_print_eval if cfg.eval_every else None,
