@@ -14,10 +14,10 @@ from rnnbench.compare.runs import (
     KEY,
     TEXT_FIELDS,
     VERDICT_ORDER,
+    ComparedRun,
     CompareError,
     Hardware,
     Pairing,
-    Run,
     hardware,
     pair_machines,
     to_int,
@@ -46,7 +46,7 @@ def sample_key(r: dict, by_machine: bool) -> tuple:
     return key if by_machine else ("", *key[1:])
 
 
-def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: bool, kind: str):
+def configurations(run: ComparedRun, labels: set[str], *, by_machine: bool, normalise: bool, kind: str):
     """config key -> Side for the run's machines in `labels`; and the keys left out for want of a C
     baseline at their shape (normalise only). Normalised: each sample / the run's C baseline median."""
     base = analysis.baselines(run.tables["baseline"]) if normalise else {}
@@ -118,7 +118,7 @@ class Comparison:
 
 
 def compare_runs(
-    a: Run, b: Run, *, threshold: float = 1.10, fdr: float = 0.05, kind: str = "all", raw: bool = False
+    a: ComparedRun, b: ComparedRun, *, threshold: float = 1.10, fdr: float = 0.05, kind: str = "all", raw: bool = False
 ) -> Comparison:
     """Every configuration both runs measured, judged together (see the module docstring)."""
     if not threshold > 1.0:

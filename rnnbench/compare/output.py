@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from rnnbench.compare import stats
 from rnnbench.compare.core import Comparison, Row, under_load
-from rnnbench.compare.runs import CONFIDENCE, Run, hardware
+from rnnbench.compare.runs import CONFIDENCE, ComparedRun, hardware
 from rnnbench.runs.records import to_float
 from rnnbench.units import fmt_pct, fmt_time
 
@@ -29,7 +29,7 @@ class NoiseSummary:
     loaded_points: int  # of those, measured with the load above the usable cores
 
 
-def noise_summary(run: Run, labels: set[str]) -> NoiseSummary:
+def noise_summary(run: ComparedRun, labels: set[str]) -> NoiseSummary:
     rows = [r for r in run.tables["noise"] if str(r["machine"]) in labels]
     by_worker: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
@@ -121,7 +121,7 @@ def format_table(rows: list[Row], normalised: bool, with_machine: bool) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
-def run_line(letter: str, run: Run, labels: set[str]) -> str:
+def run_line(letter: str, run: ComparedRun, labels: set[str]) -> str:
     machines = ", ".join(
         f"{label} ({h.describe()})" if (h := hardware(run, label)) else label for label in sorted(labels)
     )

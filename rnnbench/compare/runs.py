@@ -30,7 +30,7 @@ def to_int(x) -> int:
 
 
 @dataclass
-class Run:
+class ComparedRun:
     """What compare reads of a run: its tables (rows of rnnbench.runs.records), environments and run.json."""
 
     path: Path
@@ -56,7 +56,7 @@ class Run:
         return {str(r["machine"]) for r in self.timed_samples()}
 
 
-def load_run(run: str | Path, results_dir: str | Path = results.DEFAULT_RESULTS_DIR) -> Run:
+def load_run(run: str | Path, results_dir: str | Path = results.DEFAULT_RESULTS_DIR) -> ComparedRun:
     """A run's tables from its point files (or, for a run that has only its CSV files, from those)."""
     try:
         path = results.resolve_run(run, results_dir)
@@ -67,7 +67,7 @@ def load_run(run: str | Path, results_dir: str | Path = results.DEFAULT_RESULTS_
         tables = results.tables(path, found.records)
     else:
         tables = {name: results.read_table(path, name) for name in READ}
-    out = Run(
+    out = ComparedRun(
         path,
         {name: tables.get(name, []) for name in READ},
         results.load_environment(path),
@@ -96,7 +96,7 @@ class Hardware:
         return text + (f", {', '.join(self.gpus)}" if self.gpus else "")
 
 
-def hardware(run: Run, label: str) -> Hardware | None:
+def hardware(run: ComparedRun, label: str) -> Hardware | None:
     """The hardware a machine label of the run stands for, from its first worker session (None: unknown)."""
     sessions = run.environment.get(label) or []
     if not sessions:
@@ -119,7 +119,7 @@ def hardware_differences(a: Hardware | None, b: Hardware | None) -> list[str]:
     return out
 
 
-def peak_samples(run: Run, label: str) -> dict[tuple[int, str, int], np.ndarray]:
+def peak_samples(run: ComparedRun, label: str) -> dict[tuple[int, str, int], np.ndarray]:
     """(threads, library, n) -> the GFLOP/s of each timed matmul of that machine."""
     found: dict[tuple[int, str, int], list[float]] = defaultdict(list)
     for r in run.tables["peak"]:
@@ -128,7 +128,7 @@ def peak_samples(run: Run, label: str) -> dict[tuple[int, str, int], np.ndarray]
     return {k: np.asarray(v) for k, v in found.items()}
 
 
-def peak_difference(a: Run, label_a: str, b: Run, label_b: str, threshold: float) -> str | None:
+def peak_difference(a: ComparedRun, label_a: str, b: ComparedRun, label_b: str, threshold: float) -> str | None:
     """Why the two machines' matmul peaks say they are different machines, or None.
 
     Per thread count both measured, each run's peak is its best (library, n) by median GFLOP/s (what
@@ -162,7 +162,7 @@ class Pairing:
     unmatched: list[str] = field(default_factory=list)  # labels in one run only: not compared
 
 
-def pair_machines(a: Run, b: Run, threshold: float) -> Pairing:
+def pair_machines(a: ComparedRun, b: ComparedRun, threshold: float) -> Pairing:
     ma, mb = a.machines(), b.machines()
     shared = sorted(ma & mb)
     if shared:
