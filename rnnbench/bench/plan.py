@@ -88,21 +88,6 @@ def manifest(sweep: pts.Sweep, run_id: str) -> dict:
     }
 
 
-def code_changes(old: dict, new: dict) -> list[str]:
-    """What differs between two manifests' code (commit, uncommitted changes) and library versions."""
-    changes = []
-    a, b = old.get("git") or {}, new.get("git") or {}
-    if a.get("commit") != b.get("commit"):
-        changes.append(f"git commit {a.get('short')} -> {b.get('short')}")
-    elif a.get("diff_sha256") != b.get("diff_sha256"):
-        changes.append("other uncommitted changes")
-    va, vb = old.get("versions") or {}, new.get("versions") or {}
-    changes += [
-        f"{lib} {va.get(lib)} -> {vb.get(lib)}" for lib in sorted(va.keys() | vb.keys()) if va.get(lib) != vb.get(lib)
-    ]
-    return changes
-
-
 def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
     """What differs between the sweep a run.json records and this one (field: old -> new)."""
     if "sweep" not in old:
@@ -150,7 +135,7 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
             raise PlanError(
                 f"run {run_dir.name} measures another sweep ({'; '.join(other)}): resume it with the options it began with"
             )
-        changes = code_changes(old, now) if old else ["the run has no run.json to check against"]
+        changes = results.code_changes(old, now) if old else ["the run has no run.json to check against"]
         if changes and not args.force:
             raise PlanError(
                 f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
