@@ -37,7 +37,13 @@ from rnnbench.training.trainer import Record, check_memory, format_optional, req
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `rnnbench train`, one per TrainConfig field."""
     d = TrainConfig()
-    add = parser.add_argument
+    _data_arguments(parser.add_argument, d)
+    _model_arguments(parser.add_argument, d)
+    _run_arguments(parser.add_argument, d)
+
+
+def _data_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """--impl, then what is trained on: --data, its splits, tokens (and, in _run_arguments, --max-len)."""
     add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
     add(
         "--data",
@@ -82,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TOKENIZATIONS,
         help="tokenize records into characters or whitespace-separated words (default: %(default)s)",
     )
+
+
+def _model_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """The model and its training: hidden size, batch, epochs, optimizer, clipping, nonlinearity, dtype."""
     add(
         "--hidden",
         type=arguments.positive_int,
@@ -126,6 +136,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="phi in h_t = phi(W_xh[:, x_t] + W_hh h_{t-1} + b_h) (default: %(default)s)",
     )
     add("--dtype", default=d.dtype, choices=impls.DTYPES, help="parameter and activation dtype (default: %(default)s)")
+
+
+def _run_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """Seed, device, threads, record limits, evaluation and where the model goes."""
     add(
         "--seed",
         type=int,
