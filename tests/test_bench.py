@@ -93,7 +93,9 @@ def worker_run(tmp_path_factory):
     spec = WorkerSpec(str(run_dir), "w", "box-1c", "numpy-bptt", 1, "cpu", vars(TEST), ids)
     path = run_dir.parent / "spec.json"
     path.write_text(spec.to_json(), encoding="utf-8")
-    done = subprocess.run(spec.command(path), capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        spec.command(path), capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL
+    )
     return run_dir, done
 
 
@@ -142,7 +144,11 @@ def test_worker_rejects_a_bad_spec(tmp_path):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps({"run_dir": str(tmp_path)}), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "rnnbench.bench.worker", str(path)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "rnnbench.bench.worker", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2
     assert "cannot read the spec" in done.stderr

@@ -156,7 +156,9 @@ def test_registry_imports_nothing_heavy():
     import sys
 
     code = "import sys, impls; impls.available(); print(sorted({'torch', 'jax'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL
+    ).stdout
     assert out.strip() == "[]"
 
 

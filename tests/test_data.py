@@ -347,7 +347,7 @@ def test_importing_the_cli_modules_stays_cheap() -> None:
         "heavy = [m for m in ('wordfreq', 'tqdm', 'torch', 'jax') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, stdin=subprocess.DEVNULL)
 
 
 # -- CSV columns and header rows -----------------------------------------------------------------------

@@ -418,7 +418,13 @@ def test_threads_before_backend_start_are_applied():
     )
     env = {k: v for k, v in os.environ.items() if k not in ("NPROC", "XLA_FLAGS")}
     result = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

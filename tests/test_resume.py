@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from signalled import HeldRun
 
 from rnnbench import machine
 from rnnbench.bench import plan
@@ -44,6 +45,7 @@ def bench(results_dir: Path, run_id: str, *extra: str) -> subprocess.CompletedPr
         text=True,
         timeout=TIMEOUT_S,
         check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -63,7 +65,13 @@ def resuming(run_dir: Path, command: list[str]) -> subprocess.CompletedProcess:
     for _ in range(3):
         match_code_now(run_dir)
         done = subprocess.run(
-            command, cwd=machine.REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+            command,
+            cwd=machine.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         if not (done.returncode == 2 and REFUSED_FOR_CODE in done.stderr):
             break
@@ -214,31 +222,22 @@ def test_a_run_interrupted_before_its_first_point_can_be_resumed(tmp_path):
 @pytest.mark.parametrize("target", ["terminal", "process"])
 def test_ctrl_c_prints_one_line_and_the_resume_hint(tmp_path, target):
     """terminal: SIGINT to the process group, as Ctrl-C in a terminal sends it (the worker gets it too);
-    process: `kill -INT` on `rnnbench bench` alone, which passes it on to its worker. The interrupted run
-    then resumes with exit 0, and resuming it again exits 0 (terminal case)."""
-    proc = subprocess.Popen(
-        bench_command("--results-dir", str(tmp_path), "--run-id", "r"),
-        cwd=machine.REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    seen = []
-    for line in proc.stdout:  # wait for the first finished point
-        seen.append(line)
-        if re.search(r"\[1/\d+\]", line):
-            break
+    process: `kill -INT` on `rnnbench bench` alone, which stops its worker. The run is held after its first
+    point (tests/signalled.py), so the signal lands in the middle of the sweep however fast the machine is,
+    and SIGINT is at its default in the child however this suite was started. The interrupted run then
+    resumes with exit 0, and resuming it again exits 0 (terminal case)."""
+    run = HeldRun(bench_command("--results-dir", str(tmp_path), "--run-id", "r"), tmp_path / "hold")
+    run.wait_until_held()
     if target == "terminal":
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(run.proc.pid, signal.SIGINT)
     else:
-        proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=TIMEOUT_S)
-    out = "".join(seen) + rest
-    assert proc.returncode == 130, out + err
+        run.proc.send_signal(signal.SIGINT)
+    out, err = run.finish()
+    assert run.proc.returncode == 130, out + err
     assert "Traceback" not in out + err
     hints = [x for x in out.splitlines() if x.startswith("interrupted")]
     assert len(hints) == 1, out
+    assert hints[0].startswith("interrupted (SIGINT)"), hints
     run_dir = tmp_path / "r"
     assert tally(out)["measured"] == len(measured_files(run_dir)) > 0
     if target != "terminal":

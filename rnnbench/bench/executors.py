@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rnnbench import machine
+from rnnbench.bench import stopping, worker
 from rnnbench.bench.points import WorkerGroup
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.runs import results
@@ -52,7 +53,8 @@ SUBMITIT_BACKENDS = ("local", "debug", "slurm")
 JOBS_FOLDER = "jobs"  # under the run folder: submitit's job files and each job's log
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would stop a sweep; a week stops none
 DEFAULT_SLURM_TIME_MIN = 60
-LOCAL_CANCEL_WAIT_S = 10.0  # a cancelled local job's process gets SIGINT, then SIGKILL a second later
+# a cancelled local job gets SIGTERM and stops its worker (stopping.stop_child): wait that long for it
+LOCAL_CANCEL_WAIT_S = stopping.STOP_GRACE_S + stopping.STOP_WAIT_S + 10.0
 CONTROLLER_LOG = "controllers.log"  # what submitit's local controllers print
 SCHEDULER_POLL_S = 60.0  # how often SLURM is asked about jobs that have not written their result
 INSTALL_HINT = "pip install 'rnnbench[cluster]'"
@@ -142,14 +144,18 @@ class ShardJob:
 @dataclass
 class JobOutcome:
     """What a job did: the machine label it measured under, the points it set out to measure (those its
-    machine had not done yet), the workers that ended abnormally, and whether it was interrupted."""
+    machine had not done yet), the workers that ended abnormally, and the signal that stopped it, if one did."""
 
     name: str
     machine: str
     ran: tuple[str, ...] = ()
     workers_failed: list[str] = field(default_factory=list)
-    interrupted: bool = False
+    stopped_by: int | None = None  # SIGINT or SIGTERM, to the job or to its worker
     error: str | None = None  # the job itself raised (the traceback is in its log)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
 
 
 class JobFailed(RuntimeError):
@@ -164,64 +170,50 @@ def run_worker_here(spec: WorkerSpec, spec_dir: Path) -> int:
     """Run one worker as a child process with its thread variables set; returns its exit status."""
     path = spec_dir / f"{spec.impl}-{spec.device}-t{spec.threads}.json"
     path.write_text(spec.to_json(), encoding="utf-8")
-    env = os.environ | machine.thread_env(spec.threads)
+    env = os.environ | machine.thread_env(spec.threads) | {worker.PARENT_PID_ENV: str(os.getpid())}
     proc = subprocess.Popen(spec.command(path), cwd=machine.REPO_ROOT, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        _stop(proc)
+        stopping.stop_child(proc)
         raise
-
-
-INTERRUPT_GRACE_S = 2.0  # a worker that got the terminal's SIGINT itself stops well within this
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """After Ctrl-C: let the worker save what it has and stop. From a terminal it got the same SIGINT;
-    from `kill -INT` on this process alone it did not, so it is passed on; a second Ctrl-C kills it."""
-    try:
-        proc.wait(timeout=INTERRUPT_GRACE_S)
-        return
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-            return
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            pass
-    except KeyboardInterrupt:
-        pass
-    proc.kill()
-    proc.wait()
 
 
 def run_job(job: ShardJob) -> JobOutcome:
     """Run a job's workers one after another, skipping the points its machine has already done.
 
     Prints one line per worker (and each worker one per point): on the console for `here` and `debug`,
-    in the job's log for `local` and `slurm`. Never raises for a worker's failure: the outcome says."""
+    in the job's log for `local` and `slurm`. Never raises for a worker's failure: the outcome says.
+    SIGTERM to the job (a cancel, `scancel`, a time limit) stops it like Ctrl-C: the running worker is
+    stopped, its finished points are kept, and the outcome names the signal."""
     label = job.machine or machine.machine_label()
     outcome = JobOutcome(job.name, label)
     try:
-        done = results.done_point_ids(job.run_dir, label)
-        specs = [replace(s, machine=label, point_ids=tuple(i for i in s.point_ids if i not in done)) for s in job.specs]
-        specs = [s for s in specs if s.point_ids]
-        outcome.ran = tuple(i for s in specs for i in s.point_ids)
-        with tempfile.TemporaryDirectory(prefix="rnnbench-specs-") as tmp:
-            for k, spec in enumerate(specs, start=1):
-                print(f"\n[worker {k}/{len(specs)}] {group_label(spec)}: {len(spec.point_ids)} points", flush=True)
-                code = run_worker_here(spec, Path(tmp))
-                if code == 130:
-                    outcome.interrupted = True
-                    break
-                if code not in (0, 1):
-                    outcome.workers_failed.append(f"{group_label(spec)} (exit {code})")
-    except KeyboardInterrupt:
-        outcome.interrupted = True
+        with stopping.sigterm_stops():  # replaces submitit's own handler, which ignores SIGTERM
+            _run_workers(job, label, outcome)
+    except KeyboardInterrupt as e:
+        outcome.stopped_by = stopping.signal_of(e)
     except Exception as e:  # noqa: BLE001 - the submitter names the job and its error; the log has the rest
         traceback.print_exc()
         outcome.error = f"{type(e).__name__}: {e}"
     return outcome
+
+
+def _run_workers(job: ShardJob, label: str, outcome: JobOutcome) -> None:
+    """run_job's loop: each worker in turn, until one is stopped by a signal."""
+    done = results.done_point_ids(job.run_dir, label)
+    specs = [replace(s, machine=label, point_ids=tuple(i for i in s.point_ids if i not in done)) for s in job.specs]
+    specs = [s for s in specs if s.point_ids]
+    outcome.ran = tuple(i for s in specs for i in s.point_ids)
+    with tempfile.TemporaryDirectory(prefix="rnnbench-specs-") as tmp:
+        for k, spec in enumerate(specs, start=1):
+            print(f"\n[worker {k}/{len(specs)}] {group_label(spec)}: {len(spec.point_ids)} points", flush=True)
+            code = run_worker_here(spec, Path(tmp))
+            outcome.stopped_by = stopping.signal_of_status(code)
+            if outcome.stopped_by is not None:
+                break
+            if code not in (0, 1):
+                outcome.workers_failed.append(f"{group_label(spec)} (exit {code})")
 
 
 # -- the seam ------------------------------------------------------------------------------------------
@@ -317,12 +309,17 @@ class SubmititHandle:
         return result
 
     def cancel(self) -> None:
-        self._job.cancel(check=False)
-        if self.backend == "local":  # its process ends within seconds: let it save what it has first
-            deadline = time.monotonic() + LOCAL_CANCEL_WAIT_S
-            with contextlib.suppress(KeyboardInterrupt):
-                while not self._job.done() and time.monotonic() < deadline:
-                    time.sleep(0.2)
+        if self.backend != "local":
+            self._job.cancel(check=False)
+            return
+        # submitit cancels a local job with SIGINT, which a job started with SIGINT ignored (nohup) never
+        # sees; SIGTERM reaches submitit's local controller (job_id is its pid), which passes it to the job
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(self.job_id), signal.SIGTERM)
+        deadline = time.monotonic() + LOCAL_CANCEL_WAIT_S  # let it save what it has and stop its worker
+        with contextlib.suppress(KeyboardInterrupt):
+            while not self._job.done() and time.monotonic() < deadline:
+                time.sleep(0.2)
 
     def _see(self) -> str:
         return f" (see {self.errors})" if self.errors else ""

@@ -9,7 +9,8 @@ count in its own environment before any framework is imported, times a fixed sen
 it is done (rnnbench.runs.results), prints one line per point, and times the sentinel again at the end.
 
 Exit status: 0 when every point passed its checks, 1 when one failed (its record says why), 2 for a
-bad spec, 130 when interrupted (finished points are kept). This is what `rnnbench bench` runs locally
+bad spec, 130 on SIGINT and 143 on SIGTERM (finished points are kept; rnnbench.bench.stopping). A worker
+also gets SIGTERM when the process that started it dies, so that none outlives its job. This is what `rnnbench bench` runs locally
 and what a cluster job (rnnbench.bench.executors) runs on its node.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 import traceback
@@ -25,6 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rnnbench import machine
+from rnnbench.bench import stopping
+
+PARENT_PID_ENV = "RNNBENCH_WORKER_PARENT"  # the pid of the process that started the worker
 
 
 @dataclass(frozen=True)
@@ -181,10 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.update(machine.thread_env(spec.threads))  # before any framework (or NumPy) is imported
     try:
-        return run(spec)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second SIGINT (passed on by `rnnbench bench`) ends nothing
-        return 130
+        with stopping.sigterm_stops():
+            if PARENT_PID_ENV in os.environ:
+                stopping.stop_with_parent(int(os.environ[PARENT_PID_ENV]))
+            return run(spec)
+    except KeyboardInterrupt as e:
+        stopping.ignore_stopping_signals()
+        return stopping.exit_status(stopping.signal_of(e))
 
 
 if __name__ == "__main__":

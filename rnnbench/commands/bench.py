@@ -2,8 +2,10 @@
 write the run's tables and report.
 
 Each worker (rnnbench.bench.worker) sets its framework's threads before the framework starts, measures
-its points and writes each one atomically as it finishes: after Ctrl-C, run the same command with
---run-id RUN --resume to measure only what is missing.
+its points and writes each one atomically as it finishes. Ctrl-C (SIGINT) and SIGTERM (kill, scancel, a
+time limit) stop a run alike: the workers stop, finished points are kept, the resume command is printed
+and the exit status is 130 (SIGINT) or 143 (SIGTERM). Run it with --run-id RUN --resume to measure only
+what is missing. A run started with SIGINT ignored (nohup, `&` in a script) keeps ignoring it.
 
 examples:
   rnnbench bench                                    quick profile, every installed implementation
@@ -30,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench.bench import executors, plan
+from rnnbench.bench import executors, plan, stopping
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
 from rnnbench.commands import arguments
@@ -193,12 +195,12 @@ POLL_S = 2.0  # how often the run folder and the jobs are looked at while jobs r
 
 @dataclass
 class Waited:
-    """What the jobs did: their outcomes, the jobs that did not finish (with why), and whether Ctrl-C
-    stopped the wait."""
+    """What the jobs did: their outcomes, the jobs that did not finish (with why), and the signal that
+    stopped the wait (SIGINT, SIGTERM), if one did."""
 
     outcomes: list[executors.JobOutcome] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    interrupted: bool = False
+    stopped_by: int | None = None
 
 
 def submit(executor: executors.Executor, jobs: list[executors.ShardJob]) -> list[executors.Handle]:
@@ -211,7 +213,8 @@ def submit(executor: executors.Executor, jobs: list[executors.ShardJob]) -> list
 
 
 def wait(handles: list[executors.Handle], files: PointFiles, progress: Progress) -> Waited:
-    """Wait for every job, showing the points finished so far; Ctrl-C cancels the jobs not yet ended."""
+    """Wait for every job, showing the points finished so far; Ctrl-C or SIGTERM cancels the jobs not yet
+    ended, and waits until each has stopped its worker."""
     out, pending = Waited(), list(handles)
     try:
         while pending:
@@ -227,13 +230,13 @@ def wait(handles: list[executors.Handle], files: PointFiles, progress: Progress)
                 out.outcomes.append(outcome)
                 if outcome.error:
                     out.failed.append(f"{h.describe()} raised {outcome.error}")
-                if outcome.interrupted:
-                    raise KeyboardInterrupt
+                if outcome.stopped_by is not None:
+                    raise stopping.Stopped(outcome.stopped_by)
             progress.update(files.count(), len(handles) - len(pending))
             if pending:
                 time.sleep(POLL_S)
-    except KeyboardInterrupt:
-        out.interrupted = True
+    except KeyboardInterrupt as e:
+        out.stopped_by = stopping.signal_of(e)
         for h in pending:
             with contextlib.suppress(Exception):  # a job that ended meanwhile, or a scheduler gone
                 h.cancel()
@@ -245,14 +248,24 @@ def wait(handles: list[executors.Handle], files: PointFiles, progress: Progress)
 
 def run(args: argparse.Namespace) -> int:
     """`rnnbench bench`: 0 when every point measured passed its checks (or nothing was left to do),
-    1 when one failed, 2 for bad input, 130 on Ctrl-C."""
+    1 when one failed, 2 for bad input, 130 on Ctrl-C (SIGINT), 143 on SIGTERM."""
+    with stopping.sigterm_stops():
+        try:
+            return _run(args)
+        except KeyboardInterrupt as e:  # between the steps that handle it themselves
+            stopping.ignore_stopping_signals()
+            print(f"\nstopped by {stopping.signal_name(stopping.signal_of(e))}", file=sys.stderr)
+            return stopping.exit_status(stopping.signal_of(e))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         p = plan.make_plan(args)
     except plan.PlanError as e:
         return _error(str(e))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("\ninterrupted before anything was measured", file=sys.stderr)
-        return 130
+        return stopping.exit_status(stopping.signal_of(e))
     run_dir, specs = p.run_dir, p.specs
     tally = Tally(already_done=p.already_done, set_aside=p.set_aside)
     for what in p.set_aside:
@@ -276,12 +289,14 @@ def run(args: argparse.Namespace) -> int:
     executor = executors.make(p.execution, run_dir)
     try:
         handles = submit(executor, p.jobs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         handles = []
-        waited = Waited(interrupted=True)
+        waited = Waited(stopped_by=stopping.signal_of(e))
     else:
         waited = wait(handles, files, Progress(todo, len(handles), show=not executor.live))
-    interrupted = waited.interrupted
+    stopped_by = waited.stopped_by
+    if stopped_by is not None:
+        stopping.ignore_stopping_signals()  # the jobs are stopped: what follows only reports and saves
     for outcome in waited.outcomes:
         tally.workers_failed += outcome.workers_failed
     for status in files.statuses():
@@ -301,18 +316,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"worker failed: {what}")
     for why in waited.failed:
         print(f"job failed: {why}")
-    if waited.failed and not interrupted:
+    if waited.failed and stopped_by is None:
         print(f"re-submit only what is missing with: {resume}")
-    if interrupted:
-        print(f"interrupted: finished points are kept; continue with: {resume}")
-        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: the point files are what counts
-            results.combine(run_dir)
-        return 130
+    if stopped_by is not None:
+        print(f"interrupted ({stopping.signal_name(stopped_by)}): finished points are kept; continue with: {resume}")
+        results.combine(run_dir)
+        return stopping.exit_status(stopped_by)
     if results.load_points(run_dir):
         try:
             finish(run_dir, args.report)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print(f"\ninterrupted: every point is measured; write the tables with: {resume}")
-            return 130
+            return stopping.exit_status(stopping.signal_of(e))
     complete = sum(m.values()) == expected
     return 0 if complete and not m["failed"] and not tally.workers_failed and not waited.failed else 1
