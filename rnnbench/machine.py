@@ -1,7 +1,7 @@
 """The environment a benchmark ran in: CPU, cores, threads per framework, BLAS, library versions, git, date.
 
 `collect(threads)` returns a JSON-ready dict that goes into every worker session's environment record
-(rnnbench.runs.results), and into the `rnnbench` key of pytest-benchmark's machine_info. Frameworks are
+(rnnbench.runs.store), and into the `rnnbench` key of pytest-benchmark's machine_info. Frameworks are
 asked for their thread counts only when they are already imported; nothing here imports one.
 """
 

@@ -38,7 +38,7 @@ from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
 from rnnbench.commands import arguments
 from rnnbench.commands.outputs import finish
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +111,7 @@ def _run_arguments(add: Callable[..., object]) -> None:
         action="store_true",
         help="resume even though the code or library versions changed since the run began",
     )
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add(
         "--executor",
         default="here",
@@ -180,7 +180,7 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
         words += ["--executor", p.execution.name]
         for flag in p.execution.slurm_options():
             words += [flag, str(getattr(args, flag[2:].replace("-", "_")))]
-    if Path(args.results_dir) != results.DEFAULT_RESULTS_DIR:
+    if Path(args.results_dir) != store.DEFAULT_RESULTS_DIR:
         words += ["--results-dir", str(args.results_dir)]
     return shlex.join([*words, "--run-id", p.run_dir.name, "--resume"])
 
@@ -315,9 +315,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"re-submit only what is missing with: {resume}")
     if stopped_by is not None:
         print(f"interrupted ({stopping.signal_name(stopped_by)}): finished points are kept; continue with: {resume}")
-        results.combine(run_dir)
+        store.combine(run_dir)
         return stopping.exit_status(stopped_by)
-    if results.load_points(run_dir):
+    if store.load_points(run_dir):
         try:
             finish(run_dir, args.report)
         except KeyboardInterrupt as e:

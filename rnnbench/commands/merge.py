@@ -21,7 +21,7 @@ import argparse
 import sys
 
 from rnnbench.commands.outputs import finish
-from rnnbench.runs import results
+from rnnbench.runs import store
 from rnnbench.runs.merge import MergeError, merge
 
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("runs", nargs="+", metavar="RUN", help="run folders, or run ids under --results-dir")
     add("--run-id", required=True, metavar="NAME", help="name of the merged run (a new folder under --results-dir)")
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--force", action="store_true", help="merge runs made with other code or library versions")
     add(
         "--report",
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for line in left_out:
         print(line)
-    manifest = results.read_manifest(target)
+    manifest = store.read_manifest(target)
     print(
         f"rnnbench merge: {len(manifest['merged_from'])} runs, machines {', '.join(manifest['machines'])}, "
-        f"{len(results.point_files(target))} points -> {target}"
+        f"{len(store.point_files(target))} points -> {target}"
     )
     for what in manifest.get("code_differences", []):
         print(f"merged with --force: {what}")

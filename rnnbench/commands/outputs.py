@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 def finish(run_dir: Path, report: bool) -> None:
     """The run's tables from its points, fit.csv, and (if asked and possible) its report."""
     from rnnbench.runs import analysis
 
-    results.combine(run_dir)
+    store.combine(run_dir)
     analysis.write_fit(run_dir)
     if not report:
         return

@@ -17,13 +17,13 @@ import argparse
 import sys
 
 from rnnbench.report import build_report
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("run_dir", nargs="?", default=None, metavar="RUN", help="run folder or run id (default: the newest run)")
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add(
         "--target-accuracy",
         type=float,
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     """0 with the report's path printed; 2 with one line for a missing run, an impossible target or a
     missing plotting library."""
     try:
-        path = build_report(results.resolve_run(args.run_dir, args.results_dir), target=args.target_accuracy)
+        path = build_report(store.resolve_run(args.run_dir, args.results_dir), target=args.target_accuracy)
     except (FileNotFoundError, ValueError) as e:
         print(f"rnnbench report: error: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 from rnnbench.runs.records import to_float
 
 KEY = ("machine", "impl", "device", "threads", "hidden", "seq_len", "batch", "kind")
@@ -56,22 +56,22 @@ class ComparedRun:
         return {str(r["machine"]) for r in self.timed_samples()}
 
 
-def load_run(run: str | Path, results_dir: str | Path = results.DEFAULT_RESULTS_DIR) -> ComparedRun:
+def load_run(run: str | Path, results_dir: str | Path = store.DEFAULT_RESULTS_DIR) -> ComparedRun:
     """A run's tables from its point files (or, for a run that has only its CSV files, from those)."""
     try:
-        path = results.resolve_run(run, results_dir)
+        path = store.resolve_run(run, results_dir)
     except FileNotFoundError as e:
         raise CompareError(str(e)) from None
-    found = results.read_points(path)
+    found = store.read_points(path)
     if found.records:
-        tables = results.tables(path, found.records)
+        tables = store.tables(path, found.records)
     else:
-        tables = {name: results.read_table(path, name) for name in READ}
+        tables = {name: store.read_table(path, name) for name in READ}
     out = ComparedRun(
         path,
         {name: tables.get(name, []) for name in READ},
-        results.load_environment(path),
-        results.read_manifest(path),
+        store.load_environment(path),
+        store.read_manifest(path),
         found.unreadable,
     )
     if not out.timed_samples():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnbench.atomic import atomic_write_text
-from rnnbench.runs import analysis, results
+from rnnbench.runs import analysis, store
 
 __all__ = ["ReportedRun", "build_report", "read_run"]
 
@@ -57,10 +57,10 @@ def read_run(run_dir: str | Path, target: float | None = None) -> ReportedRun:
         raise FileNotFoundError(f"{run_dir} holds no benchmark results (no point files and no CSV tables)")
     target, best = analysis.accuracy_target(tables["accuracy"], target)
     summary = tables["summary"]
-    environment = results.load_environment(run_dir)
+    environment = store.load_environment(run_dir)
     cores = analysis.machine_cores(environment)
-    points = results.read_points(run_dir)
-    manifest = results.read_manifest(run_dir)
+    points = store.read_points(run_dir)
+    manifest = store.read_manifest(run_dir)
     return ReportedRun(
         run_dir=run_dir,
         # a merged run's records keep the ids of the runs they were measured in: run.json names this one

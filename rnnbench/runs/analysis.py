@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 from rnnbench.runs.costmodel import fit_overhead_marginal
 from rnnbench.runs.records import to_float
 
@@ -39,10 +39,10 @@ def load(run_dir: str | Path, skip: Sequence[str] = ("samples",)) -> dict[str, l
     """The run's rows by table name (fit excluded: see fits): from its point files, or from its CSV
     files where it has none (a committed run may keep only those). skip: tables not needed (the raw
     samples are large)."""
-    found = results.read_points(run_dir).records
-    if found or results.point_files(run_dir):
-        return {k: v for k, v in results.tables(run_dir, found).items() if k not in skip}
-    return {n: results.read_table(run_dir, n) for n in records.TABLES if n != "fit" and n not in skip}
+    found = store.read_points(run_dir).records
+    if found or store.point_files(run_dir):
+        return {k: v for k, v in store.tables(run_dir, found).items() if k not in skip}
+    return {n: store.read_table(run_dir, n) for n in records.TABLES if n != "fit" and n not in skip}
 
 
 def usable(rows: Iterable[dict]) -> list[dict]:
@@ -339,5 +339,5 @@ def loaded(summary: Iterable[dict], cores: dict[str, int]) -> list[dict]:
 
 def write_fit(run_dir: str | Path, summary: Sequence[dict] | None = None) -> Path:
     """fit.csv of a run, from its summary rows (default: read from its points)."""
-    summary = results.tables(run_dir)["summary"] if summary is None else summary
-    return results.write_table(run_dir, "fit", fits(summary))
+    summary = store.tables(run_dir)["summary"] if summary is None else summary
+    return store.write_table(run_dir, "fit", fits(summary))

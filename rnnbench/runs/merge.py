@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rnnbench import machine
 from rnnbench.jsonio import read_json, write_json
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 class MergeError(ValueError):
@@ -46,16 +46,16 @@ def load_sources(runs: list[str], results_dir: str | os.PathLike) -> list[RunToM
     seen: set[Path] = set()
     for run in runs:
         try:
-            path = results.resolve_run(run, results_dir)
+            path = store.resolve_run(run, results_dir)
         except FileNotFoundError as e:
             raise MergeError(str(e)) from None
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
-        found = results.read_points(path)
+        found = store.read_points(path)
         if not found.records:
             raise MergeError(f"{path} holds no point records (points/<machine>/*.json) to merge")
-        out.append(RunToMerge(path, results.read_manifest(path), found.records, found.unreadable))
+        out.append(RunToMerge(path, store.read_manifest(path), found.records, found.unreadable))
     return out
 
 
@@ -67,7 +67,7 @@ def code_differences(sources: list[RunToMerge]) -> list[str]:
     for other in sources[1:]:
         if not other.manifest:
             out.append(f"{other.name} has no run.json, so its code version is unknown")
-        elif first.manifest and (changes := results.code_changes(first.manifest, other.manifest)):
+        elif first.manifest and (changes := store.code_changes(first.manifest, other.manifest)):
             out.append(f"{other.name} against {first.name}: {', '.join(changes)}")
     return out
 
@@ -102,7 +102,7 @@ def join_environment(sources: list[RunToMerge]) -> dict[str, dict]:
     file of the same name but other content is kept under the name of its run as well."""
     out: dict[str, dict] = {}
     for source in sources:
-        folder = source.path / results.ENVIRONMENT
+        folder = source.path / store.ENVIRONMENT
         for path in sorted(folder.glob("*/*.json")) if folder.is_dir() else []:
             try:
                 doc = read_json(path)
@@ -148,7 +148,7 @@ def merged_manifest(run_id: str, sources: list[RunToMerge], differences: list[st
 
 def target_folder(results_dir: str | os.PathLike, run_id: str) -> Path:
     try:
-        results.check_name(run_id)
+        store.check_name(run_id)
     except ValueError as e:
         raise MergeError(str(e)) from None
     root = Path(results_dir)
@@ -167,10 +167,10 @@ def write_merged(target: Path, points: dict[tuple[str, str], dict], environment:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         for record in points.values():
-            results.save_point(staging, record)
+            store.save_point(staging, record)
         for rel, doc in environment.items():
-            write_json(staging / results.ENVIRONMENT / rel, doc)
-        results.write_manifest(staging, manifest)
+            write_json(staging / store.ENVIRONMENT / rel, doc)
+        store.write_manifest(staging, manifest)
         if target.exists():  # an empty folder (checked): the rename takes its place
             target.rmdir()
         os.rename(staging, target)
@@ -180,7 +180,7 @@ def write_merged(target: Path, points: dict[tuple[str, str], dict], environment:
 
 
 def merge(
-    runs: list[str], run_id: str, results_dir: str | os.PathLike = results.DEFAULT_RESULTS_DIR, force: bool = False
+    runs: list[str], run_id: str, results_dir: str | os.PathLike = store.DEFAULT_RESULTS_DIR, force: bool = False
 ) -> tuple[Path, list[str]]:
     """Merge runs into results_dir/run_id (see the module docstring); MergeError for bad input, before
     anything is written. Returns the merged run's folder (its tables are not yet combined) and a line for

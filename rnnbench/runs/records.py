@@ -1,7 +1,7 @@
 """The one schema of a benchmark run: every table's columns, named here and nowhere else.
 
 A measured point is a JSON record (`PointRecord`) holding rows of these tables; the CSV files of a run
-(rnnbench.runs.results), the analysis (rnnbench.runs.analysis), the report and the tests all take their column
+(rnnbench.runs.store), the analysis (rnnbench.runs.analysis), the report and the tests all take their column
 names from the dataclasses below: `columns(Summary)` is the header of summary.csv.
 
     Sample         one timed call of a step or epoch point (long form: samples.csv.gz)
@@ -245,7 +245,7 @@ class PointRecord:
     here, e.g. no C compiler for the baseline; checks["skipped"] says why). params: how it was measured; summary: the one-row
     summary (a Summary / BaselineSummary dict, or the peak's best); tables: table name -> its rows
     (dicts with `columns(TABLES[name])`); checks: problems and flags; environment facts that differ per
-    point (thread_info). The run's environment lives beside the points (rnnbench.runs.results)."""
+    point (thread_info). The run's environment lives beside the points (rnnbench.runs.store)."""
 
     point_id: str
     kind: str
