@@ -70,8 +70,8 @@ class Summary(StepKey):
     per_record_median_s: float
     per_record_iqr_s: float
     first_call_s: float
-    api_check_s: float | None  # per call: the public API's input validation (impls.RNNImpl._check) alone
-    api_convert_s: float | None  # per call: turning the batch into the framework's inputs, alone
+    api_check_s: float | None  # per call: the public API's input validation alone (RNNImpl.input_stages()["check"])
+    api_convert_s: float | None  # per call: turning the batch into the framework's inputs, alone (["convert"])
     flops_per_step: float
     flops_per_record: float
     gflops: float
