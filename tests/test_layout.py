@@ -135,3 +135,13 @@ def test_every_top_level_module_serves_more_than_one_folder():
     top = [m for m in known if folder(m) == "rnnbench" and m not in ("rnnbench", "rnnbench.cli")]
     users = {m: {folder(user) for user, imported in graph.items() if m in imported} - {"rnnbench"} for m in top}
     assert {m: sorted(u) for m, u in users.items() if len(u) < 2} == {}
+
+
+def test_no_two_classes_share_a_name():
+    """One name, one meaning: a class name of rnnbench/ is defined once."""
+    defined: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and name.split(".")[0] == "rnnbench":
+                defined.setdefault(node.name, []).append(name)
+    assert {k: v for k, v in defined.items() if len(v) > 1} == {}

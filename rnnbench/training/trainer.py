@@ -173,7 +173,7 @@ class Clock:
 
 
 @dataclass
-class Tally:
+class StepTally:
     """Optimizer steps and records trained so far, and the record-weighted loss since the last evaluation."""
 
     step: int = 0
@@ -193,7 +193,7 @@ class Session:
     train_eval_batches: list[Batch]
     on_eval: Callable[[Record], None] | None = None
     clock: Clock = field(default_factory=Clock)
-    tally: Tally = field(default_factory=Tally)
+    tally: StepTally = field(default_factory=StepTally)
     evals: list[Record] = field(default_factory=list)
     epochs: list[Record] = field(default_factory=list)
 
