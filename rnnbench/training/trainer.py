@@ -197,11 +197,11 @@ class Session:
     evals: list[Record] = field(default_factory=list)
     epochs: list[Record] = field(default_factory=list)
 
-    def timed(self, what: str, fn: Callable[[], Any]) -> Any:
-        """fn() with its wall seconds added to the clock's `what`."""
+    def evaluate_timed(self, batches_: list[Batch]) -> tuple[float | None, float | None]:
+        """evaluate(model, batches_), its seconds added to clock.eval."""
         start = time.perf_counter()
-        out = fn()
-        setattr(self.clock, what, getattr(self.clock, what) + time.perf_counter() - start)
+        out = evaluate(self.model, batches_)
+        self.clock.eval += time.perf_counter() - start
         return out
 
     def train_chunk(self, chunk: list[Batch], epoch: int, bar) -> float:
@@ -212,14 +212,21 @@ class Session:
         compiled_before = model.compile_seconds
         with quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
             if model.name in impls.FUSED_EPOCH:
-                losses = self.timed("train", lambda: (model.train_epoch(chunk), model.sync())[0])
+                start = time.perf_counter()
+                losses = model.train_epoch(chunk)
+                model.sync()
+                self.clock.train += time.perf_counter() - start
                 bar.update(sum(b.size for b in chunk))
             else:
                 losses = []
                 for batch in chunk:
-                    losses.append(self.timed("train", lambda b=batch: model.train_step(b)))
+                    start = time.perf_counter()
+                    losses.append(model.train_step(batch))
+                    self.clock.train += time.perf_counter() - start
                     bar.update(batch.size)
-                self.timed("train", model.sync)
+                start = time.perf_counter()
+                model.sync()
+                self.clock.train += time.perf_counter() - start
         self.clock.compile += model.compile_seconds - compiled_before  # part of train, reported apart
         for k, loss in enumerate(losses):
             if not math.isfinite(loss):
@@ -281,7 +288,7 @@ class Session:
                 record = self.evaluate_val(epoch, epoch_end=False)
                 bar.set_postfix(val_acc=format_optional(record["val_accuracy"], ".3f"), refresh=False)
         record = dict(self.evaluate_val(epoch, epoch_end=True))
-        train_eval_loss, train_accuracy = self.timed("eval", lambda: evaluate(self.model, self.train_eval_batches))
+        train_eval_loss, train_accuracy = self.evaluate_timed(self.train_eval_batches)
         record |= {
             "train_loss": epoch_loss / epoch_records,  # mean over the epoch's steps, each before its update
             "train_accuracy": train_accuracy,  # the whole train split, after the epoch
@@ -347,7 +354,9 @@ def train_checked(
                 on_epoch(record)
     finally:
         bar.close()
-    test_loss, test_accuracy = session.timed("eval", lambda: evaluate(model, eval_batches(dataset.test)))
+    start = time.perf_counter()  # the test batches are built on the evaluation clock, as they always were
+    test_loss, test_accuracy = evaluate(model, eval_batches(dataset.test))
+    session.clock.eval += time.perf_counter() - start
     return TrainResult(
         config=cfg,
         model_config=model_config,
