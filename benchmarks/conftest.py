@@ -20,7 +20,7 @@ import impls
 from rnnbench import machine
 from rnnbench.bench import points, timing
 from rnnbench.bench.profiles import PROFILES
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +91,7 @@ class Bench:
 
     def keep(self, record) -> dict:
         """Save the record, then fail on a wrong answer (and, in test mode, on a loop-check flag)."""
-        results.save_point(self.run_dir, record)
+        store.save_point(self.run_dir, record)
         checks = record.checks
         assert not checks["problems"], f"{record.point_id}: " + "; ".join(checks["problems"])
         if self.strict:
@@ -104,8 +104,8 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     out = request.config.getoption("--rnnbench-out")
     run_dir = Path(out) if out else tmp_path_factory.mktemp("rnnbench-run")
     yield Bench(request.config, run_dir)
-    if results.point_files(run_dir):
-        results.combine(run_dir)
+    if store.point_files(run_dir):
+        store.combine(run_dir)
 
 
 @pytest.fixture

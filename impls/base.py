@@ -8,7 +8,7 @@ method validates its input here, before any framework is called (docs/DESIGN.md 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -105,6 +105,13 @@ class RNNImpl(abc.ABC):
         memory it held at once beyond what was allocated when it began, as the framework accounts it.
         The accounting can slow that step: time steps elsewhere."""
         return self._step_memory(self._check(batch))
+
+    def input_stages(self) -> dict[str, Callable[[Batch], object]]:
+        """What every public call does to its batch before the framework computes, stage by stage, in
+        order: "check" (the validation of docs/DESIGN.md §7) and "convert" (the framework's inputs: tensors
+        on the device, packed arrays; NumPy converts nothing). The benchmark times each stage alone as
+        the public API's price per call."""
+        return {"check": self._check, "convert": self._framework_inputs}
 
     def thread_info(self) -> dict[str, object]:
         """What this implementation's framework uses for threads (for benchmark records)."""

@@ -11,7 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rnnbench.commands.train", "train one implementation on a data set and report accuracy per epoch"),
     "predict": ("rnnbench.commands.predict", "label new text with a model that `train --out DIR` wrote"),
     "bench": ("rnnbench.commands.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
-    "report": ("rnnbench.report", "turn a benchmark run into report.md with tables and plots"),
+    "report": ("rnnbench.commands.report", "turn a benchmark run into report.md with tables and plots"),
     "compare": ("rnnbench.commands.compare", "compare two benchmark runs; non-zero exit on regression"),
     "ab": ("rnnbench.commands.ab", "measure two versions of the code in one run, worker by worker, and compare them"),
     "merge": (

@@ -1,7 +1,7 @@
 """The environment a benchmark ran in: CPU, cores, threads per framework, BLAS, library versions, git, date.
 
 `collect(threads)` returns a JSON-ready dict that goes into every worker session's environment record
-(rnnbench.runs.results), and into the `rnnbench` key of pytest-benchmark's machine_info. Frameworks are
+(rnnbench.runs.store), and into the `rnnbench` key of pytest-benchmark's machine_info. Frameworks are
 asked for their thread counts only when they are already imported; nothing here imports one.
 """
 
@@ -133,14 +133,21 @@ def cpu() -> dict[str, object]:
     }
 
 
-def memory_gib() -> float | None:
+def meminfo_bytes(field: str, meminfo: str = "/proc/meminfo") -> int | None:
+    """One field of the kernel's meminfo (MemTotal, MemAvailable...) in bytes; None where it cannot be read."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 2**20, 1)
+        with open(meminfo, encoding="ascii") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def memory_gib() -> float | None:
+    total = meminfo_bytes("MemTotal")
+    return None if total is None else round(total / 2**30, 1)
 
 
 def blas() -> list[dict[str, object]]:

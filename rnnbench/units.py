@@ -1,4 +1,4 @@
-"""Numbers as people read them: 1.23 µs, 45.6 ms, 2.01 s; 3.2x; 4.2%; 12.3 MB; "-" where there is none."""
+"""Numbers as people read them: 1.23 µs, 45.6 ms, 2.01 s; 3.2x; 4.2%; 12.3 MB (or 11.7 MiB); "-" where there is none."""
 
 from __future__ import annotations
 
@@ -36,10 +36,20 @@ def fmt_pct(x: float | None) -> str:
     return f"{x:.2g}%" if _finite(x) and x < 100 else (f"{x:.0f}%" if _finite(x) else "-")
 
 
-def fmt_bytes(n_bytes: float | None) -> str:
-    """Bytes in decimal units, three significant digits: 576 B, 4.61 kB, 12.3 MB, 1.5 GB."""
+def fmt_bytes(n_bytes: float | None, *, binary: bool = False) -> str:
+    """Bytes in decimal units, three significant digits: 576 B, 4.61 kB, 12.3 MB, 1.5 GB (the benchmark's
+    tables); binary: powers of 1024, one decimal: 1000 B, 1.5 KiB, 48.8 KiB (the memory guard's messages)."""
     if not _finite(n_bytes):
         return "-"
+    if binary:
+        if n_bytes < 1024:
+            return f"{n_bytes} B"
+        value, unit = n_bytes / 1024, "KiB"
+        for bigger in ("MiB", "GiB", "TiB"):
+            if value < 1024:
+                break
+            value, unit = value / 1024, bigger
+        return f"{value:.1f} {unit}"
     for unit, scale in (("GB", 1e9), ("MB", MB), ("kB", 1e3)):
         if abs(n_bytes) >= scale:
             return f"{n_bytes / scale:.3g} {unit}"

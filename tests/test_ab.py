@@ -15,7 +15,7 @@ import pytest
 from rnnbench import machine
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.commands import ab
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt"]
 
@@ -33,7 +33,7 @@ def run_ab(tmp_path, a: str, b: str, *extra: str) -> subprocess.CompletedProcess
 
 
 def test_the_sides_alternate_which_goes_first_from_worker_to_worker(tmp_path):
-    sides = tuple(ab.Side(n, n, tmp_path, tmp_path / n, worktree=False) for n in ab.SIDES)
+    sides = tuple(ab.Version(n, n, tmp_path, tmp_path / n, worktree=False) for n in ab.SIDES)
     specs = [WorkerSpec("", None, "m", impl, 1, "cpu", {}, ()) for impl in ("p", "q", "r")]
     order = [(side.name, spec.impl) for side, spec in ab.schedule(specs, sides)]
     assert order == [("a", "p"), ("b", "p"), ("b", "q"), ("a", "q"), ("a", "r"), ("b", "r")]
@@ -48,8 +48,8 @@ def test_a_revision_against_a_folder_measures_both_and_compares_them(tmp_path):
     assert re.search(r"\[2/2\] B \(.*\): numpy-bptt t1", out), out
     assert "configurations compared" in out
     for side in ab.SIDES:
-        assert results.point_files(tmp_path / "x" / side)
-        assert (results.read_manifest(tmp_path / "x" / side)["ab"]["side"]) == side
+        assert store.point_files(tmp_path / "x" / side)
+        assert (store.read_manifest(tmp_path / "x" / side)["ab"]["side"]) == side
     assert not (tmp_path / "x" / ab.CHECKOUTS / "a").exists()  # the revision's checkout is removed after
     listed = subprocess.run(
         ["git", "worktree", "list"], cwd=machine.REPO_ROOT, capture_output=True, text=True, check=True

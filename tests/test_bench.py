@@ -17,7 +17,7 @@ from rnnbench import machine
 from rnnbench.bench import points
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.worker import WorkerSpec
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 
 TEST = PROFILES["test"]
 EXAMPLES = [
@@ -81,7 +81,7 @@ def test_fused_epoch_registry_matches_the_class(name):
 
 def test_machine_label_is_a_valid_name_and_not_the_host():
     label = machine.machine_label()
-    assert results.check_name(label, "a machine label") == label
+    assert store.check_name(label, "a machine label") == label
     assert f"-{machine.cpu()['usable_cores']}c" in label
 
 
@@ -111,11 +111,11 @@ def test_worker_measures_each_point_and_prints_one_line_each(worker_run):
 
 def test_worker_records_follow_the_schema(worker_run):
     run_dir, _ = worker_run
-    found = results.read_points(run_dir)
+    found = store.read_points(run_dir)
     assert not found.unreadable
     kinds = {r["kind"] for r in found.records}
     assert kinds == {"step", "accuracy", "noise"}
-    tables = results.tables(run_dir)
+    tables = store.tables(run_dir)
     for name, rows in tables.items():
         for row in rows:
             assert tuple(row) == records.columns(records.TABLES[name]), name
@@ -126,14 +126,14 @@ def test_worker_records_follow_the_schema(worker_run):
     assert summary["api_convert_s"] > 0
     assert [r["when"] for r in tables["noise"]] == ["start", "end"]
     assert all(r["sentinel_s"] > 0 for r in tables["noise"])
-    assert results.load_environment(run_dir)["box-1c"][-1]["threads_setting"] == 1
+    assert store.load_environment(run_dir)["box-1c"][-1]["threads_setting"] == 1
 
 
 def test_combine_writes_every_table(worker_run):
     run_dir, _ = worker_run
-    paths = results.combine(run_dir)
+    paths = store.combine(run_dir)
     assert paths["samples"].name == "samples.csv.gz"
-    samples = results.read_table(run_dir, "samples")
+    samples = store.read_table(run_dir, "samples")
     assert samples
     assert set(samples[0]) == set(records.columns(records.Sample))
     header = paths["summary"].read_text(encoding="utf-8").splitlines()[0]

@@ -16,7 +16,7 @@ from scipy.stats import false_discovery_control
 
 from rnnbench import compare
 from rnnbench.cli import main
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 
 ROUNDS, PER_ROUND = 9, 8
 CALL_CV, ROUND_DRIFT = 0.10, 0.03
@@ -122,15 +122,15 @@ def make_run(
     shift = shift or {}
     for (impl, B), cost in costs.items():
         rec = step_record(rng, machine, impl, B, cost * speed * shift.get((impl, B), 1.0), load=load, **kw)
-        results.save_point(run_dir, rec)
+        store.save_point(run_dir, rec)
     if baselines:
         for B, cost in BASELINE.items():
-            results.save_point(run_dir, baseline_record(machine, B, cost * speed))
+            store.save_point(run_dir, baseline_record(machine, B, cost * speed))
     peak = peak or {("numpy", 512): [100.0, 101.0, 102.0], ("torch", 1024): [95.0, 97.0, 99.0]}
-    results.save_point(run_dir, peak_record(machine, {k: [g / speed for g in v] for k, v in peak.items()}))
-    results.save_point(run_dir, noise_record(machine, sentinel * speed, sentinel * speed * 1.02, load))
+    store.save_point(run_dir, peak_record(machine, {k: [g / speed for g in v] for k, v in peak.items()}))
+    store.save_point(run_dir, noise_record(machine, sentinel * speed, sentinel * speed * 1.02, load))
     env = {"date": "2026-01-01T00:00:00", "cpu": {"model": cpu, "usable_cores": cores}, "gpus": []}
-    results.add_session(run_dir, machine, "session-1", env)
+    store.add_session(run_dir, machine, "session-1", env)
     return run_dir
 
 
@@ -248,7 +248,7 @@ def test_devices_are_told_apart(tmp_path, capsys):
 def test_failed_points_are_left_out(tmp_path, capsys):
     a = make_run(tmp_path / "a", 1)
     b = make_run(tmp_path / "b", 2)
-    results.save_point(b, step_record(np.random.default_rng(0), "m1", "numpy-bptt", 8, 1.0, status="failed"))
+    store.save_point(b, step_record(np.random.default_rng(0), "m1", "numpy-bptt", 8, 1.0, status="failed"))
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "5 configurations compared" in out
@@ -259,8 +259,8 @@ def test_the_csv_files_alone_give_the_same_comparison(tmp_path):
     a = make_run(tmp_path / "a", 1)
     b = make_run(tmp_path / "b", 2, shift={("numpy-bptt", 8): 1.5})
     from_points = compare.compare_runs(compare.load_run(a), compare.load_run(b))
-    results.combine(b)
-    for path in results.point_files(b):
+    store.combine(b)
+    for path in store.point_files(b):
         path.unlink()
     from_csv = compare.compare_runs(compare.load_run(a), compare.load_run(b))
     assert [(r.key, r.verdict.status) for r in from_csv.rows] == [(r.key, r.verdict.status) for r in from_points.rows]
@@ -398,7 +398,7 @@ def test_a_missing_run_is_bad_input(tmp_path, capsys):
 def test_a_run_without_samples_is_bad_input(tmp_path, capsys):
     a = make_run(tmp_path / "a", 1)
     b = tmp_path / "b"
-    results.save_point(b, baseline_record("m1", 1, 1e-5))
+    store.save_point(b, baseline_record("m1", 1, 1e-5))
     assert main(["compare", str(a), str(b)]) == 2
     assert "holds no raw samples" in capsys.readouterr().err
 
@@ -421,7 +421,7 @@ def test_bad_options_are_bad_input(tmp_path, capsys, option, value):
 
 def test_an_unreadable_point_file_is_named(tmp_path, capsys):
     a, b = make_run(tmp_path / "a", 1), make_run(tmp_path / "b", 2)
-    broken = results.point_path(b, "m1", "step-numpy-bptt-cpu-t1-H32-T8-B8")
+    broken = store.point_path(b, "m1", "step-numpy-bptt-cpu-t1-H32-T8-B8")
     broken.write_text("{", encoding="utf-8")
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out

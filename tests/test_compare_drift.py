@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rnnbench.cli import main
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 
 ROUNDS, PER_ROUND = 9, 6
 CALL_CV, YARDSTICK_CV = 0.05, 0.01
@@ -53,9 +53,9 @@ def make_run(run_dir, seed, *, code=None, speed=None, quiet=None, loaded=()):
         m = (speed or {}).get((impl, B), np.ones(ROUNDS))
         q = (quiet or {}).get((impl, B))
         rec = step_record(rng, impl, B, cost * (code or {}).get((impl, B), 1.0), m, quiet=q, loaded=(impl, B) in loaded)
-        results.save_point(run_dir, rec)
+        store.save_point(run_dir, rec)
     env = {"date": "2026-01-01T00:00:00", "cpu": {"model": "Test CPU", "usable_cores": 2}, "gpus": []}
-    results.add_session(run_dir, "m1", "session-1", env)
+    store.add_session(run_dir, "m1", "session-1", env)
     return run_dir
 
 
@@ -126,11 +126,11 @@ def test_a_configuration_too_unsteady_to_judge_is_said_so_and_not_judged(tmp_pat
 def test_yardstick_basis_needs_both_runs_to_have_one(tmp_path, capsys):
     a = make_run(tmp_path / "a", 1)
     b = make_run(tmp_path / "b", 2)
-    for path in results.point_files(b):  # B made before the yardstick was recorded
+    for path in store.point_files(b):  # B made before the yardstick was recorded
         doc = json.loads(path.read_text(encoding="utf-8"))
         for s in doc["tables"]["samples"]:
             s["yardstick_s"] = None
-        results.save_point(b, doc)
+        store.save_point(b, doc)
     assert main(["compare", str(a), str(b), "--basis", "yardstick"]) == 2
     assert "no yardstick" in capsys.readouterr().err
     assert main(["compare", str(a), str(b)]) == 0  # auto: seconds

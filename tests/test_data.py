@@ -504,8 +504,9 @@ def test_bad_split_arguments(kwargs: dict, match: str) -> None:
         load_dataset("synthetic:n=100,classes=3", **kwargs)
 
 
-def test_the_harness_call_still_loads() -> None:
-    """rnnbench.harness calls load_dataset(spec, per_class=, max_len=, seed=) and reads these attributes."""
+def test_the_benchmark_call_still_loads() -> None:
+    """rnnbench.bench.accuracy.load_accuracy_data calls load_dataset(spec, per_class=, max_len=, seed=) and
+    reads these attributes."""
     ds = load_dataset("synthetic:n=200,classes=3", per_class=50, max_len=6, seed=0)
     assert len(ds.train) + len(ds.val) + len(ds.test) == 150
     assert ds.num_classes == 3

@@ -19,7 +19,7 @@ import pytest
 
 from rnnbench import cli, machine
 from rnnbench.bench import executors, plan
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--skip-accuracy", "--no-report"]
 SUBMITIT_BACKENDS = ("local", "debug", "slurm")
@@ -32,7 +32,7 @@ def bench(results_dir: Path, *extra: str) -> int:
 def stored(run_dir: Path) -> dict[str, set[str]]:
     """machine -> the point ids stored for it."""
     out: dict[str, set[str]] = {}
-    for path in results.point_files(run_dir):
+    for path in store.point_files(run_dir):
         out.setdefault(path.parent.name, set()).add(path.stem)
     return out
 

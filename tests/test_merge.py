@@ -18,7 +18,7 @@ import pytest
 
 from rnnbench import cli
 from rnnbench.bench import plan
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--skip-accuracy", "--no-report"]
 
@@ -51,7 +51,7 @@ def merge(root: Path, *args: str) -> int:
 
 def stored(run_dir: Path) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for path in results.point_files(run_dir):
+    for path in store.point_files(run_dir):
         out.setdefault(path.parent.name, set()).add(path.stem)
     return out
 
@@ -97,11 +97,11 @@ def test_merge_joins_the_machines(root):
 
 def test_the_merged_run_is_an_ordinary_run(root):
     assert merge(root, "s1", "s2", "--run-id", "m") == 0
-    summary = results.read_table(root / "m", "summary")
+    summary = store.read_table(root / "m", "summary")
     assert {r["machine"] for r in summary} == {"alpha", "beta"}
-    assert {r["machine"] for r in results.read_table(root / "m", "peak")} == {"alpha", "beta"}
+    assert {r["machine"] for r in store.read_table(root / "m", "peak")} == {"alpha", "beta"}
     assert (root / "m" / "fit.csv").is_file()
-    assert results.resolve_run(None, root).name in {"s1", "s2", "m"}
+    assert store.resolve_run(None, root).name in {"s1", "s2", "m"}
     assert cli.main(["compare", "s1", "m", "--results-dir", str(root)]) in (0, 1)  # 2: nothing in common
 
 

@@ -14,10 +14,10 @@ import pytest
 import impls
 from impls import InputError
 from rnnbench import cli
-from rnnbench.commands.predict import predict
 from rnnbench.data.dataset import load_dataset
 from rnnbench.training import model_files
 from rnnbench.training.model_files import ModelFileError, load_model
+from rnnbench.training.predict import predict
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "names"
 TRAIN_ARGS = ["--data", f"folder:{EXAMPLE}", "--epochs", "6", "--hidden", "32", "--seed", "1"]

@@ -1,5 +1,5 @@
 """The derived figures (rnnbench.runs.analysis) and the report, on made-up runs written as the measurement
-writes them: rows of rnnbench.runs.records saved with rnnbench.runs.results.save_point. Every number is made up
+writes them: rows of rnnbench.runs.records saved with rnnbench.runs.store.save_point. Every number is made up
 so that the expected figures are known; the tests check numbers and structure, not wording.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.runs import analysis, costmodel, records, results
+from rnnbench.runs import analysis, costmodel, records, store
 from rnnbench.units import fmt_time, fmt_times
 
 STEP_COST = {"numpy-bptt": (40e-6, 2e-6), "torch-autograd": (300e-6, 1e-6)}  # (overhead, marginal) per step
@@ -122,10 +122,10 @@ def noise_point(machine, impl, start_s, end_s, threads=1) -> dict:
 def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple = (), accuracy=True) -> Path:
     """A complete made-up run: per machine, numpy-bptt and torch-autograd steps, jax-scan's fused epoch,
     the C baseline and peak, accuracy runs and noise; `failed`: (machine, impl, B) points that failed."""
-    results.write_manifest(run_dir, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    store.write_manifest(run_dir, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
     for machine in machines:
         cores = MACHINES[machine][2]
-        results.add_session(
+        store.add_session(
             run_dir, machine, "s1", {"date": "2026-01-01", "cpu": {"model": "Made-up", "usable_cores": cores}}
         )
         points = [peak_point(machine), noise_point(machine, "numpy-bptt", 1e-3, 1.2e-3)]
@@ -138,8 +138,8 @@ def make_run(run_dir: Path, machines=("alpha",), batches=BATCHES, failed: tuple 
         if accuracy:
             points += [accuracy_point(machine, "numpy-bptt", 1, 1.0), accuracy_point(machine, "jax-scan", 1, 0.1, 5.0)]
         for p in points:
-            results.save_point(run_dir, p)
-    results.combine(run_dir)
+            store.save_point(run_dir, p)
+    store.combine(run_dir)
     return run_dir
 
 
@@ -178,7 +178,7 @@ def report_deps():
 
 
 def test_fits_recover_the_made_up_cost_and_need_three_batch_sizes(run_dir, tmp_path):
-    fits = {(f["machine"], f["impl"], f["kind"]): f for f in analysis.fits(results.tables(run_dir)["summary"])}
+    fits = {(f["machine"], f["impl"], f["kind"]): f for f in analysis.fits(store.tables(run_dir)["summary"])}
     overhead, marginal = STEP_COST["numpy-bptt"]
     f = fits[("alpha", "numpy-bptt", "step")]
     assert f["overhead_s"] == pytest.approx(overhead)
@@ -187,12 +187,12 @@ def test_fits_recover_the_made_up_cost_and_need_three_batch_sizes(run_dir, tmp_p
     assert f["n_points"] == len(BATCHES)
     assert fits[("alpha", "jax-scan", "epoch")]["overhead_s"] == pytest.approx(EPOCH_COST[0])  # per step of an epoch
     two = make_run(tmp_path / "two", batches=(1, 8))
-    assert analysis.fits(results.tables(two)["summary"]) == []
+    assert analysis.fits(store.tables(two)["summary"]) == []
 
 
 def test_enrich_normalises_by_each_machines_own_peak_and_baseline(tmp_path):
     run = make_run(tmp_path / "run", machines=("alpha", "beta"))
-    t = results.tables(run)
+    t = store.tables(run)
     rows = {(r["machine"], r["impl"], r["batch"]): r for r in analysis.enrich(t["summary"], t["peak"], t["baseline"])}
     for machine, (gflops, _, _) in MACHINES.items():
         r = rows[(machine, "numpy-bptt", 4)]
@@ -202,7 +202,7 @@ def test_enrich_normalises_by_each_machines_own_peak_and_baseline(tmp_path):
 
 
 def test_configs_give_best_batch_speedup_api_share_and_first_call(run_dir):
-    t = results.tables(run_dir)
+    t = store.tables(run_dir)
     configs = analysis.configs(analysis.enrich(t["summary"], t["peak"], t["baseline"]))
     c = next(c for c in configs if (c["machine"], c["impl"], c["kind"]) == ("alpha", "numpy-bptt", "step"))
     assert list(c["points"]) == sorted(BATCHES)
@@ -215,13 +215,13 @@ def test_configs_give_best_batch_speedup_api_share_and_first_call(run_dir):
 
 def test_headline_shape_is_the_one_most_calls_measured(tmp_path):
     run = make_run(tmp_path / "run")
-    results.save_point(run, step_point("alpha", "numpy-bptt", 1, H=64, T=8))
-    assert analysis.headline_shape(results.tables(run)["summary"]) == (16, 4)
+    store.save_point(run, step_point("alpha", "numpy-bptt", 1, H=64, T=8))
+    assert analysis.headline_shape(store.tables(run)["summary"]) == (16, 4)
 
 
 def test_winners_per_machine(tmp_path):
     run = make_run(tmp_path / "run", machines=("alpha", "beta"))
-    t = results.tables(run)
+    t = store.tables(run)
     wins = analysis.winners(analysis.configs(analysis.enrich(t["summary"], t["peak"], t["baseline"])))
     assert [w["machine"] for w in wins] == ["alpha", "beta"]
     assert [w["b1_call"] for w in wins] == [("jax-scan", "epoch", "cpu")] * 2  # 11.5 µs against 42 and 301 (30.1)
@@ -231,7 +231,7 @@ def test_winners_per_machine(tmp_path):
 
 
 def test_time_to_target_on_both_clocks(run_dir):
-    evals = results.tables(run_dir)["accuracy"]
+    evals = store.tables(run_dir)["accuracy"]
     target, best = analysis.accuracy_target(evals)
     assert best == pytest.approx(1.0)
     assert target == pytest.approx(analysis.TARGET_FRACTION)
@@ -246,23 +246,23 @@ def test_time_to_target_on_both_clocks(run_dir):
 @pytest.mark.parametrize("target", [-0.5, 1.5, math.nan])
 def test_impossible_targets_are_refused(run_dir, target):
     with pytest.raises(ValueError, match="between 0 and 1"):
-        analysis.accuracy_target(results.tables(run_dir)["accuracy"], target)
+        analysis.accuracy_target(store.tables(run_dir)["accuracy"], target)
 
 
 def test_noise_drift_and_points_under_load(run_dir):
-    t = results.tables(run_dir)
+    t = store.tables(run_dir)
     drift = {w["impl"]: w for w in analysis.worker_noise(t["noise"])}
     assert drift["numpy-bptt"]["drift"] == pytest.approx(1.2)
     assert drift["numpy-bptt"]["drifted"]
     assert drift["machine"]["drift"] == pytest.approx(1.0)
     assert not drift["machine"]["drifted"]
-    cores = analysis.machine_cores(results.load_environment(run_dir))
+    cores = analysis.machine_cores(store.load_environment(run_dir))
     assert cores == {"alpha": 2}
     assert [(r["machine"], r["point_id"]) for r in analysis.loaded(t["summary"], cores)] == [LOADED]
 
 
 def test_memory_growth_ratio(run_dir):
-    growth = {g["impl"]: g for g in analysis.memory_growth(results.tables(run_dir)["summary"])}
+    growth = {g["impl"]: g for g in analysis.memory_growth(store.tables(run_dir)["summary"])}
     assert growth["numpy-bptt"]["rise_ratio"] == pytest.approx(2.0)
     assert growth["torch-autograd"]["rise_ratio"] == pytest.approx(6.0)
     assert growth["torch-autograd"]["rise_ratio"] > analysis.MEMORY_GROWTH_LIMIT
@@ -271,7 +271,7 @@ def test_memory_growth_ratio(run_dir):
 
 def test_csv_tables_read_back_with_their_types(run_dir):
     from_points = analysis.load(run_dir)
-    shutil.rmtree(run_dir / results.POINTS)  # a committed run keeps only its CSVs
+    shutil.rmtree(run_dir / store.POINTS)  # a committed run keeps only its CSVs
     from_csv = analysis.load(run_dir)
     for name in ("summary", "baseline", "peak", "accuracy", "noise"):
         assert from_csv[name] == from_points[name], name
@@ -400,7 +400,7 @@ def test_a_run_with_only_its_csv_tables_gets_the_same_headline(run_dir):
     from rnnbench.report import build_report
 
     before = table_after(build_report(run_dir).read_text(encoding="utf-8"), "Headline")
-    shutil.rmtree(run_dir / results.POINTS)
+    shutil.rmtree(run_dir / store.POINTS)
     assert table_after(build_report(run_dir).read_text(encoding="utf-8"), "Headline") == before
 
 

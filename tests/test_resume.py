@@ -25,7 +25,7 @@ from signalled import HeldRun
 from rnnbench import machine
 from rnnbench.bench import plan
 from rnnbench.cli import build_parser
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--no-report"]
 STEP_B8 = "step-numpy-bptt-cpu-t1-H16-T4-B8"
@@ -82,9 +82,9 @@ def match_code_now(run_dir: Path) -> None:
     """Record the code and library versions of this moment in run.json, so that other work in this
     tree between a run and its resume (a commit, an edit) does not make a case refuse that is not
     about refusing."""
-    doc = results.read_manifest(run_dir)
+    doc = store.read_manifest(run_dir)
     doc |= {"git": machine.git(), "versions": machine.versions()}
-    results.write_manifest(run_dir, doc)
+    store.write_manifest(run_dir, doc)
 
 
 def output(done: subprocess.CompletedProcess) -> str:
@@ -104,7 +104,7 @@ def tally(out: str) -> dict[str, int]:
 
 def measured_files(run_dir: Path) -> dict[str, int]:
     """point id -> mtime of every measured point file (noise records aside)."""
-    return {p.stem: p.stat().st_mtime_ns for p in results.point_files(run_dir) if not p.stem.startswith("noise-")}
+    return {p.stem: p.stat().st_mtime_ns for p in store.point_files(run_dir) if not p.stem.startswith("noise-")}
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_resuming_a_complete_run_measures_nothing_and_exits_0_twice(run_copy):
 
 
 def test_a_corrupted_point_file_is_named_set_aside_and_measured_again(run_copy):
-    broken = results.point_path(run_copy, machine.machine_label(), STEP_B8)
+    broken = store.point_path(run_copy, machine.machine_label(), STEP_B8)
     broken.write_text('{"point_id": "ste', encoding="utf-8")
     done = resume(run_copy)
     assert done.returncode == 0, output(done)
@@ -143,7 +143,7 @@ def test_a_corrupted_point_file_is_named_set_aside_and_measured_again(run_copy):
     line = next(x for x in done.stdout.splitlines() if str(broken) in x)
     assert "set aside" in line
     assert "measured again" in line
-    assert broken.with_name(broken.name + results.CORRUPT_SUFFIX).read_text(encoding="utf-8") == '{"point_id": "ste'
+    assert broken.with_name(broken.name + store.CORRUPT_SUFFIX).read_text(encoding="utf-8") == '{"point_id": "ste'
     record = json.loads(broken.read_text(encoding="utf-8"))
     assert record["point_id"] == STEP_B8
     assert record["status"] in USABLE
@@ -154,7 +154,7 @@ def test_a_corrupted_point_file_is_named_set_aside_and_measured_again(run_copy):
 
 
 def test_a_failed_point_is_measured_again_and_counted_once(run_copy):
-    path = results.point_path(run_copy, machine.machine_label(), STEP_B8)
+    path = store.point_path(run_copy, machine.machine_label(), STEP_B8)
     doc = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps(doc | {"status": "failed"}), encoding="utf-8")
     done = resume(run_copy)
@@ -183,9 +183,9 @@ def _other_numpy(doc: dict) -> str:
 @pytest.mark.parametrize("change", [_new_commit, _other_uncommitted_changes, _other_numpy])
 def test_resuming_after_the_code_or_libraries_changed_is_refused_unless_forced(run_copy, change):
     match_code_now(run_copy)
-    doc = results.read_manifest(run_copy)
+    doc = store.read_manifest(run_copy)
     expected = change(doc)
-    results.write_manifest(run_copy, doc)
+    store.write_manifest(run_copy, doc)
     before = measured_files(run_copy)
     done = bench(run_copy.parent, run_copy.name, "--resume")
     assert done.returncode == 2
@@ -211,8 +211,8 @@ def test_a_run_interrupted_before_its_first_point_can_be_resumed(tmp_path):
     """run.json alone (Ctrl-C before the first point was written): resume plans the whole sweep."""
     args = build_parser().parse_args(["bench", *SWEEP, "--results-dir", str(tmp_path), "--run-id", "r"])
     first = plan.make_plan(args)
-    assert results.read_manifest(first.run_dir)
-    assert not results.point_files(first.run_dir)
+    assert store.read_manifest(first.run_dir)
+    assert not store.point_files(first.run_dir)
     again = plan.make_plan(
         build_parser().parse_args(["bench", *SWEEP, "--results-dir", str(tmp_path), "--run-id", "r", "--resume"])
     )

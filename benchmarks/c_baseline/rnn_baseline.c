@@ -36,7 +36,7 @@
  *   then (iterations 0) calibration steps, doubling until 1/10 of a round has passed; all untimed.
  *
  * How the step is laid out (each choice measured against its alternative on a 2-core x86-64 VM,
- * 2026-11, H=64/256, T=8, B=1/256; rnnbench/c_baseline.py has the harness):
+ * 2026-11, H=64/256, T=8, B=1/256; rnnbench/bench/c_baseline.py has the harness):
  *   - Rows of H floats (and of C) are padded with zeros to a multiple of 32: padded units stay 0 and
  *     get zero gradients, and every row is whole vectors.
  *   - W_xh is kept transposed, (V, Hp), so the column gather W_xh[:, x_t] reads a contiguous row and

@@ -7,7 +7,8 @@
     checks     answer checks                 memory     resident set and step memory
     worker     one process per group         plan       arguments -> worker specs
     executors  here, submitit local / SLURM  progress   finished points, from the run folder
-    timing     honest timers              c_baseline the single-thread plain-C baseline
+    timing     honest timers                 c_baseline the single-thread plain-C baseline
+    stopping   SIGINT and SIGTERM stop a run alike
 
 Nothing here imports a framework at module level; the worker sets threads before one starts.
 """

@@ -57,15 +57,11 @@ def _check(checks: Checks, evals: list[dict], majority: float) -> None:
         checks.problems.append(f"the validation loss never fell below its start {losses[0]:.4f}")
 
 
-def measure_accuracy(
-    point: AccuracyPoint, profile: Profile, dataset, *, run_id: str | None, machine_label: str
-) -> records.PointRecord:
-    """Train point.impl with batch size point.batch on dataset; see the module docstring."""
+def train_config(point: AccuracyPoint, profile: Profile, dataset):
+    """The training run of an accuracy point: SGD at the profile's learning rate for point.batch."""
     from rnnbench.training.config import TrainConfig
-    from rnnbench.training.trainer import train
 
-    started, date = time.perf_counter(), machine.now_iso()
-    cfg = TrainConfig(
+    return TrainConfig(
         impl=point.impl,
         data=profile.data,
         hidden=profile.acc_hidden,
@@ -81,6 +77,16 @@ def measure_accuracy(
         per_class=profile.per_class,
         eval_every=eval_every(len(dataset.train), profile.epochs, point.batch, profile.evals_per_run),
     )
+
+
+def measure_accuracy(
+    point: AccuracyPoint, profile: Profile, dataset, *, run_id: str | None, machine_label: str
+) -> records.PointRecord:
+    """Train point.impl with batch size point.batch on dataset; see the module docstring."""
+    from rnnbench.training.trainer import train
+
+    started, date = time.perf_counter(), machine.now_iso()
+    cfg = train_config(point, profile, dataset)
     result = train(cfg, dataset, progress=False)
     key = {
         "run_id": run_id,

@@ -273,7 +273,7 @@ def measure(
     whole inside the C program (no Python, no process start in the figure). iterations None: the
     program calibrates it so that a round lasts about round_seconds. Parameters start from
     impls.init_params(seed) (tanh unless relu); the steps cycle through the sweep's pool of
-    rnnbench.workload.STEP_POOL synthetic batches. vocab, classes and lr default to those of the
+    rnnbench.bench.workload.STEP_POOL synthetic batches. vocab, classes and lr default to those of the
     sweep's synthetic step points (SYNTH_VOCAB, SYNTH_CLASSES, SYNTH_LR).
 
     Returns JSON-ready: the shape, lr, rounds, iterations, round_seconds (each round, seconds),
@@ -285,17 +285,12 @@ def measure(
 
     from impls.core import ModelConfig, init_params
     from rnnbench.bench import workload
-    from rnnbench.bench.timing import robust_stats
 
     vocab = workload.SYNTH_VOCAB if vocab is None else vocab
     classes = workload.SYNTH_CLASSES if classes is None else classes
     lr = workload.SYNTH_LR if lr is None else lr
 
-    for name, value in (("hidden", hidden), ("seq_len", seq_len), ("batch", batch), ("rounds", rounds)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if iterations is not None and iterations < 1:
-        raise ValueError(f"iterations must be >= 1 or None, got {iterations}")
+    _check_counts(hidden=hidden, seq_len=seq_len, batch=batch, rounds=rounds, iterations=iterations)
     info = build(cache_dir)
     config = ModelConfig(vocab, hidden, classes, "relu" if relu else "tanh", "float32")
     params = init_params(config, seed)
@@ -317,18 +312,38 @@ def measure(
     if n_rounds != rounds or tail.size != rounds + 2:
         raise RuntimeError(f"rnn_baseline bench wrote {tail.size} numbers for {rounds} rounds")
     round_s = [float(x) for x in tail[:rounds]]
+    setup = {"seed": seed, "warmup": max(1, warmup), "rounds": rounds, "iterations": its}
+    return _measured(config, batch, seq_len, lr, setup, round_s, [float(tail[rounds]), float(tail[rounds + 1])], info)
+
+
+def _check_counts(*, iterations: int | None, **counts: int) -> None:
+    """ValueError for a shape or round count below 1, or iterations neither None nor at least 1."""
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if iterations is not None and iterations < 1:
+        raise ValueError(f"iterations must be >= 1 or None, got {iterations}")
+
+
+def _measured(config, batch: int, seq_len: int, lr: float, setup: dict, round_s: list[float], losses, info) -> dict:
+    """measure's JSON-ready result (see there) from the seconds of each round and the first and last loss."""
+    import numpy as np
+
+    from rnnbench.bench.timing import robust_stats
+
+    its, rounds = setup["iterations"], setup["rounds"]
     step_s = [x / its for x in round_s]
     median_step = float(np.median(step_s))
     return {
-        "hidden": hidden,
+        "hidden": config.hidden_size,
         "seq_len": seq_len,
         "batch": batch,
-        "vocab": vocab,
-        "classes": classes,
+        "vocab": config.vocab_size,
+        "classes": config.num_classes,
         "nonlinearity": config.nonlinearity,
         "lr": lr,
-        "seed": seed,
-        "warmup": max(1, warmup),
+        "seed": setup["seed"],
+        "warmup": setup["warmup"],
         "rounds": rounds,
         "iterations": its,
         "round_seconds": round_s,
@@ -338,8 +353,8 @@ def measure(
         "step_stats": robust_stats(step_s),
         "records_per_step": batch,
         "records_timed": rounds * its * batch,
-        "loss_first": float(tail[rounds]),
-        "loss_last": float(tail[rounds + 1]),
+        "loss_first": losses[0],
+        "loss_last": losses[1],
         "threads": 1,
         "build": info.as_dict(),
     }

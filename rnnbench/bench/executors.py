@@ -40,7 +40,7 @@ from rnnbench import machine
 from rnnbench.bench import stopping, worker
 from rnnbench.bench.points import WorkerGroup
 from rnnbench.bench.worker import WorkerSpec
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 # backend name -> what it is, for --help and for the message that names the known ones
 BACKENDS: dict[str, str] = {
@@ -201,7 +201,7 @@ def run_job(job: ShardJob) -> JobOutcome:
 
 def _run_workers(job: ShardJob, label: str, outcome: JobOutcome) -> None:
     """run_job's loop: each worker in turn, until one is stopped by a signal."""
-    done = results.done_point_ids(job.run_dir, label)
+    done = store.done_point_ids(job.run_dir, label)
     specs = [replace(s, machine=label, point_ids=tuple(i for i in s.point_ids if i not in done)) for s in job.specs]
     specs = [s for s in specs if s.point_ids]
     outcome.ran = tuple(i for s in specs for i in s.point_ids)

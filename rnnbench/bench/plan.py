@@ -17,7 +17,7 @@ from rnnbench.bench import points as pts
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
 from rnnbench.bench.worker import WorkerSpec
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 class PlanError(ValueError):
@@ -88,21 +88,6 @@ def manifest(sweep: pts.Sweep, run_id: str) -> dict:
     }
 
 
-def code_changes(old: dict, new: dict) -> list[str]:
-    """What differs between two manifests' code (commit, uncommitted changes) and library versions."""
-    changes = []
-    a, b = old.get("git") or {}, new.get("git") or {}
-    if a.get("commit") != b.get("commit"):
-        changes.append(f"git commit {a.get('short')} -> {b.get('short')}")
-    elif a.get("diff_sha256") != b.get("diff_sha256"):
-        changes.append("other uncommitted changes")
-    va, vb = old.get("versions") or {}, new.get("versions") or {}
-    changes += [
-        f"{lib} {va.get(lib)} -> {vb.get(lib)}" for lib in sorted(va.keys() | vb.keys()) if va.get(lib) != vb.get(lib)
-    ]
-    return changes
-
-
 def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
     """What differs between the sweep a run.json records and this one (field: old -> new)."""
     if "sweep" not in old:
@@ -130,36 +115,36 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
         raise PlanError(f"--results-dir {root} is a file, not a folder")
     if args.resume and args.run_id is None:
         try:
-            run_dir = results.resolve_run(None, root)
+            run_dir = store.resolve_run(None, root)
         except FileNotFoundError as e:
             raise PlanError(str(e)) from None
     else:
         try:
-            run_id = results.check_name(args.run_id or results.new_run_id(machine.git().get("short")))
+            run_id = store.check_name(args.run_id or store.new_run_id(machine.git().get("short")))
         except ValueError as e:
             raise PlanError(str(e)) from None
         run_dir = root / run_id
     _writable(run_dir if run_dir.exists() else root)
     now = manifest(sweep, run_dir.name)
-    old = results.read_manifest(run_dir)
+    old = store.read_manifest(run_dir)
     if args.resume:
-        if not (results.is_run(run_dir) or old):  # run.json alone: interrupted before its first point
+        if not (store.is_run(run_dir) or old):  # run.json alone: interrupted before its first point
             raise PlanError(f"nothing to resume: {run_dir} holds no run")
         other = sweep_changes(old, sweep)
         if other:
             raise PlanError(
                 f"run {run_dir.name} measures another sweep ({'; '.join(other)}): resume it with the options it began with"
             )
-        changes = code_changes(old, now) if old else ["the run has no run.json to check against"]
+        changes = store.code_changes(old, now) if old else ["the run has no run.json to check against"]
         if changes and not args.force:
             raise PlanError(
                 f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
             )
-    elif results.point_files(run_dir):
+    elif store.point_files(run_dir):
         raise PlanError(f"run {run_dir} already has results; add --resume to continue it, or choose another --run-id")
     if not old or not args.resume:  # a fresh start in a folder left by an interrupted one records this code
         run_dir.mkdir(parents=True, exist_ok=True)
-        results.write_manifest(run_dir, now)
+        store.write_manifest(run_dir, now)
     return run_dir
 
 
@@ -189,7 +174,7 @@ def resumed_jobs(args: argparse.Namespace, run_dir: Path, options: executors.Exe
     shard keeps its points and its own peak and C baseline."""
     if not args.resume or getattr(args, "jobs", None) is not None or args.shard:
         return options
-    before = results.read_manifest(run_dir).get("execution") or {}
+    before = store.read_manifest(run_dir).get("execution") or {}
     return replace(options, jobs=max(1, int(before.get("jobs") or 1)))
 
 
@@ -201,9 +186,9 @@ def _todo(chosen: list[pts.Point], run_dir: Path, label: str | None, resume: boo
     if not resume:
         return list(chosen)
     if label is not None:
-        done = results.done_point_ids(run_dir, label)
+        done = store.done_point_ids(run_dir, label)
         return [p for p in chosen if p.point_id not in done]
-    done = {r["point_id"] for r in results.load_points(run_dir) if r.get("status") != "failed"}
+    done = {r["point_id"] for r in store.load_points(run_dir) if r.get("status") != "failed"}
     bounds = (pts.PeakPoint, pts.BaselinePoint)
     work = {p for p in chosen if not isinstance(p, bounds) and p.point_id not in done}
     busy = {p.threads for p in work}
@@ -226,7 +211,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise PlanError("--skip-sweep and --skip-accuracy together leave nothing to measure")
     try:
         shard = parse_shard(args.shard) if args.shard else None
-        label = results.check_name(args.machine, "a machine label") if args.machine else None
+        label = store.check_name(args.machine, "a machine label") if args.machine else None
     except ValueError as e:
         raise PlanError(str(e)) from None
     execution = execution_options(args)
@@ -236,7 +221,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     everything = pts.all_points(sweep)
     run_dir = run_folder(args, sweep)
     if (execution.name != "here" or execution.jobs > 1) and not args.resume:  # --resume keeps the jobs
-        results.write_manifest(run_dir, results.read_manifest(run_dir) | {"execution": asdict(execution)})
+        store.write_manifest(run_dir, store.read_manifest(run_dir) | {"execution": asdict(execution)})
     execution = resumed_jobs(args, run_dir, execution)
     if shard:
         shards: list[Shard | None] = [shard]
@@ -244,8 +229,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         shards = [Shard(k, execution.jobs) for k in range(1, execution.jobs + 1)]
     else:
         shards = [None]
-    found = results.read_points(run_dir)
-    unreadable = [(path, reason, results.set_aside(path)) for path, reason in found.unreadable]
+    found = store.read_points(run_dir)
+    unreadable = [(path, reason, store.set_aside(path)) for path, reason in found.unreadable]
     profile = asdict(sweep.profile)
     jobs, already_done, todo_ids = [], 0, set()
     for s in shards:

@@ -1,5 +1,5 @@
 """Progress of a sweep whose jobs run elsewhere, read from the run folder: a point is done when its file
-is there (workers write each point atomically as it finishes, rnnbench.runs.results)."""
+is there (workers write each point atomically as it finishes, rnnbench.runs.store)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rnnbench.jsonio import read_json
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 QUIET_LINE_EVERY_S = 30.0  # without a terminal: one progress line at most this often
 
@@ -27,7 +27,7 @@ class PointFiles:
     def _stamps(self) -> dict[Path, tuple[int, int]]:
         """(inode, mtime) of each point file of ours: a rewrite replaces the file, so either changes."""
         out = {}
-        for path in results.point_files(self.run_dir):
+        for path in store.point_files(self.run_dir):
             if path.stem in self.point_ids and self.machine in (None, path.parent.name):
                 try:
                     st = path.stat()

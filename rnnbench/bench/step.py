@@ -246,8 +246,9 @@ def finish(
     else:
         mem |= memory.step_memory_fields(model, pool[0])
     # what the public API adds to each call, timed alone: validation, and conversion to the framework
-    api_check_s = api_seconds(lambda: model._check(pool[0]), model.sync)
-    api_convert_s = api_seconds(lambda: model._framework_inputs(pool[0]), model.sync)
+    stages = model.input_stages()
+    api_check_s = api_seconds(lambda: stages["check"](pool[0]), model.sync)
+    api_convert_s = api_seconds(lambda: stages["convert"](pool[0]), model.sync)
     sanity = _sanity(p.rounds, p.iterations)
     checks.sanity = {**vars(sanity), "gap_fraction": sanity.gap_fraction}
     if not sanity.ok:

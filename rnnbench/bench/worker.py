@@ -7,7 +7,7 @@ SPEC (JSON, see WorkerSpec) names the run folder, the machine label, the group (
 count in its own environment before any framework is imported, times a fixed sentinel workload
 (rnnbench.bench.noise), measures its step and epoch points together, their rounds interleaved and read
 against the yardstick (rnnbench.bench.rounds), then its other points one by one, writes each record
-atomically as soon as it is done (rnnbench.runs.results), prints one line per point, and times the
+atomically as soon as it is done (rnnbench.runs.store), prints one line per point, and times the
 sentinel again at the end.
 
 Exit status: 0 when every point passed its checks, 1 when one failed (its record says why), 2 for a
@@ -127,10 +127,10 @@ def _noise_tag(run_dir: Path, spec: WorkerSpec, group) -> str:
     """The suffix of this worker's noise record: the shard's, plus -resumedK when an earlier session of
     the same group (an interrupted run) already left one, so that a resumed run keeps every session's noise."""
     from rnnbench.bench import noise
-    from rnnbench.runs import results
+    from rnnbench.runs import store
 
     tag, k = spec.shard, 0
-    while results.point_path(run_dir, spec.machine, noise.noise_point_id(group, tag)).exists():
+    while store.point_path(run_dir, spec.machine, noise.noise_point_id(group, tag)).exists():
         k += 1
         tag = "-".join(filter(None, (spec.shard, f"resumed{k}")))
     return tag
@@ -141,7 +141,7 @@ def run(spec: WorkerSpec) -> int:
     from rnnbench.bench import accuracy, bounds, noise, rounds
     from rnnbench.bench.c_baseline import BaselineUnavailable
     from rnnbench.bench.points import AccuracyPoint, BaselinePoint, PeakPoint, StepPoint, WorkerGroup, parse_point_id
-    from rnnbench.runs import results
+    from rnnbench.runs import store
     from rnnbench.units import fmt_time
 
     profile = _profile(spec.profile)
@@ -150,7 +150,7 @@ def run(spec: WorkerSpec) -> int:
     label = {"run_id": spec.run_id, "machine_label": spec.machine}
     session = machine.collect(spec.threads, spec.device) | {"group": asdict(group), "shard": spec.shard}
     session_id = f"{noise.noise_point_id(group, spec.shard)}-{int(time.time() * 1000)}"
-    results.add_session(run_dir, spec.machine, session_id, session)
+    store.add_session(run_dir, spec.machine, session_id, session)
     noise_tag = _noise_tag(run_dir, spec, group)
     noise_rows = [noise.noise_row(group, "start", shard=noise_tag, **label)]
     points = [parse_point_id(i) for i in spec.point_ids]
@@ -158,7 +158,7 @@ def run(spec: WorkerSpec) -> int:
     printed = Printed(len(points))
 
     def keep(record) -> None:
-        results.save_point(run_dir, record)
+        store.save_point(run_dir, record)
         printed.show(record)
 
     def unmeasured(point_id: str, kind: str, exc: BaseException, status: str) -> None:
@@ -193,8 +193,8 @@ def run(spec: WorkerSpec) -> int:
             record = _unmeasured_record(point_id, kind, spec, exc, "failed")
         keep(record)
     noise_rows.append(noise.noise_row(group, "end", shard=noise_tag, **label))
-    results.save_point(run_dir, noise.noise_record(noise_rows, group, shard=noise_tag, **label))
-    results.add_session(
+    store.save_point(run_dir, noise.noise_record(noise_rows, group, shard=noise_tag, **label))
+    store.add_session(
         run_dir,
         spec.machine,
         session_id,

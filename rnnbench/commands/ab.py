@@ -38,7 +38,7 @@ from rnnbench.bench import stopping
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.commands import arguments
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 SIDES = ("a", "b")
 CHECKOUTS = "checkouts"  # under the run folder: the revisions checked out for the run
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--threads", type=arguments.positive_int_list, default=(1,), metavar="N,N", help="thread counts (default: 1)")
     add("--device", default="cpu", help="device (default: %(default)s)")
     add("--run-id", default=None, metavar="NAME", help="the run folder's name (default: ab-<date-time>)")
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--threshold", type=float, default=1.10, help="a change smaller than this factor is never flagged")
     add("--fdr", type=float, default=0.05, help="false-discovery rate over all configurations (default: 0.05)")
     add("--basis", choices=("auto", "yardstick", "seconds"), default="auto", help="as compare's --basis")
@@ -70,7 +70,7 @@ class ABError(ValueError):
 
 
 @dataclass(frozen=True)
-class Side:
+class Version:
     name: str  # "a" or "b"
     asked: str  # what the user gave
     root: Path  # the checkout whose worker measures
@@ -82,13 +82,13 @@ def _is_checkout(path: Path) -> bool:
     return (path / "rnnbench" / "bench" / "worker.py").is_file() and (path / "impls").is_dir()
 
 
-def resolve_side(name: str, asked: str, run_dir: Path) -> Side:
+def resolve_side(name: str, asked: str, run_dir: Path) -> Version:
     """A folder that holds an rnnbench checkout as it is, or a revision checked out under the run folder."""
     folder = Path(asked).expanduser()
     if folder.is_dir():
         if not _is_checkout(folder):
             raise ABError(f"{asked} is a folder but not an rnnbench checkout (no rnnbench/bench/worker.py)")
-        return Side(name, asked, folder.resolve(), run_dir / name, worktree=False)
+        return Version(name, asked, folder.resolve(), run_dir / name, worktree=False)
     target = run_dir / CHECKOUTS / name
     done = subprocess.run(
         ["git", "worktree", "add", "--detach", str(target), asked],
@@ -101,10 +101,10 @@ def resolve_side(name: str, asked: str, run_dir: Path) -> Side:
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["git failed"])[-1]
         raise ABError(f"{asked} is neither a folder nor a git revision of {machine.REPO_ROOT} ({why})")
-    return Side(name, asked, target.resolve(), run_dir / name, worktree=True)
+    return Version(name, asked, target.resolve(), run_dir / name, worktree=True)
 
 
-def remove_side(side: Side) -> None:
+def remove_side(side: Version) -> None:
     if side.worktree:
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(side.root)],
@@ -140,7 +140,7 @@ def worker_specs(sweep: pts.Sweep, label: str) -> list[WorkerSpec]:
     return [WorkerSpec("", None, label, g.impl, g.threads, g.device, profile, tuple(ids)) for g, ids in groups.items()]
 
 
-def schedule(specs: list[WorkerSpec], sides: tuple[Side, Side]) -> list[tuple[Side, WorkerSpec]]:
+def schedule(specs: list[WorkerSpec], sides: tuple[Version, Version]) -> list[tuple[Version, WorkerSpec]]:
     """Worker by worker, the two sides alternating which goes first: A B, B A, A B, ..."""
     order = []
     for k, spec in enumerate(specs):
@@ -149,7 +149,7 @@ def schedule(specs: list[WorkerSpec], sides: tuple[Side, Side]) -> list[tuple[Si
     return order
 
 
-def run_worker(side: Side, spec: WorkerSpec, spec_dir: Path) -> int:
+def run_worker(side: Version, spec: WorkerSpec, spec_dir: Path) -> int:
     """The side's own worker (its checkout's code) on spec, with that side's run folder."""
     spec = replace(spec, run_dir=str(side.run_dir), run_id=side.run_dir.name)
     path = spec_dir / f"{side.name}-{spec.impl}-{spec.device}-t{spec.threads}.json"
@@ -164,7 +164,7 @@ def run_worker(side: Side, spec: WorkerSpec, spec_dir: Path) -> int:
         raise
 
 
-def side_manifest(side: Side, sweep: pts.Sweep) -> dict:
+def side_manifest(side: Version, sweep: pts.Sweep) -> dict:
     from dataclasses import asdict
 
     return {
@@ -177,7 +177,7 @@ def side_manifest(side: Side, sweep: pts.Sweep) -> dict:
     }
 
 
-def measure(sides: tuple[Side, Side], specs: list[WorkerSpec]) -> list[str]:
+def measure(sides: tuple[Version, Version], specs: list[WorkerSpec]) -> list[str]:
     """Run the schedule; the workers that ended abnormally (`side group (exit N)`)."""
     failed = []
     order = schedule(specs, sides)
@@ -211,20 +211,20 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         sweep = make_sweep(args)
-        run_id = results.check_name(args.run_id, "a run id") if args.run_id else "ab-" + results.new_run_id(None)
+        run_id = store.check_name(args.run_id, "a run id") if args.run_id else "ab-" + store.new_run_id(None)
     except (PlanError, ValueError) as e:
         raise ABError(str(e)) from None
     run_dir = Path(args.results_dir).resolve() / run_id
     if run_dir.exists():
         raise ABError(f"{run_dir} exists already: choose another --run-id")
     run_dir.mkdir(parents=True)
-    made: list[Side] = []
+    made: list[Version] = []
     try:
         for name, asked in zip(SIDES, (args.a, args.b), strict=True):
             made.append(resolve_side(name, asked, run_dir))
         sides = (made[0], made[1])
         for side in sides:
-            results.write_manifest(side.run_dir, side_manifest(side, sweep))
+            store.write_manifest(side.run_dir, side_manifest(side, sweep))
         specs = worker_specs(sweep, machine.machine_label())
         print(f"rnnbench ab: A = {args.a}, B = {args.b}: {len(specs)} worker groups each, alternating -> {run_dir}")
         failed = measure(sides, specs)
@@ -241,7 +241,7 @@ def _compare(args: argparse.Namespace, run_dir: Path) -> int:
     from rnnbench.commands import compare
 
     for side in SIDES:
-        results.combine(run_dir / side)
+        store.combine(run_dir / side)
     ns = argparse.Namespace(
         run_a=str(run_dir / "a"),
         run_b=str(run_dir / "b"),

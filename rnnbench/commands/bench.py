@@ -29,6 +29,7 @@ import contextlib
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +37,17 @@ from rnnbench.bench import executors, plan, stopping
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
 from rnnbench.commands import arguments
-from rnnbench.runs import results
+from rnnbench.commands.outputs import finish
+from rnnbench.runs import store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
+    _sweep_arguments(parser.add_argument)
+    _run_arguments(parser.add_argument)
+
+
+def _sweep_arguments(add: Callable[..., object]) -> None:
+    """What to measure: the profile, the implementations and shapes, the data of the accuracy runs."""
     add("--profile", choices=tuple(PROFILES), default="quick", help="how much to measure (default: %(default)s)")
     add(
         "--impl", type=arguments.name_list, default=None, metavar="A,B", help="implementations (default: all installed)"
@@ -82,6 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
     add("--skip-sweep", action="store_true", help="leave out the step-cost sweep (and its matmul peak and C baseline)")
+
+
+def _run_arguments(add: Callable[..., object]) -> None:
+    """Where and as what the run goes: machine label, shard, run folder, resuming, executor, report."""
     add(
         "--machine",
         default=None,
@@ -100,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resume even though the code or library versions changed since the run began",
     )
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add(
         "--executor",
         default="here",
@@ -169,25 +180,9 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
         words += ["--executor", p.execution.name]
         for flag in p.execution.slurm_options():
             words += [flag, str(getattr(args, flag[2:].replace("-", "_")))]
-    if Path(args.results_dir) != results.DEFAULT_RESULTS_DIR:
+    if Path(args.results_dir) != store.DEFAULT_RESULTS_DIR:
         words += ["--results-dir", str(args.results_dir)]
     return shlex.join([*words, "--run-id", p.run_dir.name, "--resume"])
-
-
-def finish(run_dir: Path, report: bool) -> None:
-    """The run's tables from its points, fit.csv, and (if asked and possible) its report."""
-    from rnnbench.runs import analysis
-
-    results.combine(run_dir)
-    analysis.write_fit(run_dir)
-    if not report:
-        return
-    try:
-        from rnnbench import report as report_module
-
-        print(f"report: {report_module.build_report(run_dir)}")
-    except ImportError as e:
-        print(f"no report: {e} (pip install 'rnnbench[report]')")
 
 
 POLL_S = 2.0  # how often the run folder and the jobs are looked at while jobs run elsewhere
@@ -320,9 +315,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"re-submit only what is missing with: {resume}")
     if stopped_by is not None:
         print(f"interrupted ({stopping.signal_name(stopped_by)}): finished points are kept; continue with: {resume}")
-        results.combine(run_dir)
+        store.combine(run_dir)
         return stopping.exit_status(stopped_by)
-    if results.load_points(run_dir):
+    if store.load_points(run_dir):
         try:
             finish(run_dir, args.report)
         except KeyboardInterrupt as e:

@@ -46,7 +46,7 @@ from rnnbench.compare.output import (
     summary_line,
 )
 from rnnbench.compare.runs import CompareError, load_run
-from rnnbench.runs import results
+from rnnbench.runs import store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--raw", action="store_true", help="compare seconds even when the machines differ (default: normalise)")
     add("--kind", choices=("step", "epoch", "all"), default="all", help="which points to compare (default: all)")
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
+    add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--all", action="store_true", help="list every configuration, not only the changed ones")
     add(
         "--basis",

@@ -29,7 +29,7 @@ from rnnbench.data.sources import WORDFREQ_DEFAULT_N
 from rnnbench.training.config import OPTIMIZERS, TrainConfig, load_data
 from rnnbench.training.model_files import prepare_out_dir, save_training
 from rnnbench.training.resources import Available, MemoryEstimate, format_bytes
-from rnnbench.training.trainer import Record, check_memory, format_optional, train
+from rnnbench.training.trainer import Record, check_memory, format_optional, require_framework, train_checked
 
 # -- command line --------------------------------------------------------------------------------------
 
@@ -37,7 +37,13 @@ from rnnbench.training.trainer import Record, check_memory, format_optional, tra
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `rnnbench train`, one per TrainConfig field."""
     d = TrainConfig()
-    add = parser.add_argument
+    _data_arguments(parser.add_argument, d)
+    _model_arguments(parser.add_argument, d)
+    _run_arguments(parser.add_argument, d)
+
+
+def _data_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """--impl, then what is trained on: --data, its splits, tokens (and, in _run_arguments, --max-len)."""
     add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
     add(
         "--data",
@@ -82,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TOKENIZATIONS,
         help="tokenize records into characters or whitespace-separated words (default: %(default)s)",
     )
+
+
+def _model_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """The model and its training: hidden size, batch, epochs, optimizer, clipping, nonlinearity, dtype."""
     add(
         "--hidden",
         type=arguments.positive_int,
@@ -126,6 +136,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="phi in h_t = phi(W_xh[:, x_t] + W_hh h_{t-1} + b_h) (default: %(default)s)",
     )
     add("--dtype", default=d.dtype, choices=impls.DTYPES, help="parameter and activation dtype (default: %(default)s)")
+
+
+def _run_arguments(add: Callable[..., object], d: TrainConfig) -> None:
+    """Seed, device, threads, record limits, evaluation and where the model goes."""
     add(
         "--seed",
         type=int,
@@ -233,11 +247,11 @@ def run(args: argparse.Namespace) -> int:
             created = prepare_out_dir(cfg.out, cfg.force)
         dataset = load_data(cfg)
         print(dataset.describe())
-        need, available = check_memory(cfg, dataset)
-        _print_model(cfg, need, available)
-        result = train(
-            cfg,
-            dataset,
+        checked = check_memory(cfg, dataset)
+        _print_model(cfg, checked.need, checked.available)
+        require_framework(cfg.impl)
+        result = train_checked(
+            checked,
             progress=True,
             on_epoch=_print_epoch(cfg.epochs),
             on_eval=_print_eval if cfg.eval_every else None,

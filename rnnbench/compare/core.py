@@ -14,16 +14,16 @@ from rnnbench.compare.runs import (
     KEY,
     TEXT_FIELDS,
     VERDICT_ORDER,
+    ComparedRun,
     CompareError,
     Hardware,
     Pairing,
-    Run,
     hardware,
     pair_machines,
-    to_float,
     to_int,
 )
 from rnnbench.runs import analysis
+from rnnbench.runs.records import to_float
 
 # -- configurations ------------------------------------------------------------------------------------
 
@@ -55,7 +55,9 @@ def sample_key(r: dict, by_machine: bool) -> tuple:
     return key if by_machine else ("", *key[1:])
 
 
-def configurations(run: Run, labels: set[str], *, by_machine: bool, normalise: bool, kind: str, yardstick: bool):
+def configurations(
+    run: ComparedRun, labels: set[str], *, by_machine: bool, normalise: bool, kind: str, yardstick: bool
+):
     """config key -> Side for the run's machines in `labels`; and the keys left out for want of a C
     baseline at their shape (normalise only). Normalised: each sample / the run's C baseline median.
     yardstick: each sample / the yardstick read around its round, i.e. its cost at the machine's speed of
@@ -139,7 +141,7 @@ class Comparison:
 BASES = ("auto", "yardstick", "seconds")
 
 
-def choose_basis(a: Run, b: Run, basis: str, normalise: bool) -> bool:
+def choose_basis(a: ComparedRun, b: ComparedRun, basis: str, normalise: bool) -> bool:
     """Whether costs are read in yardsticks: asked (or "auto") and both runs carry the yardstick, on one
     machine (across machines the C baseline normalises instead)."""
     if basis not in BASES:
@@ -151,8 +153,8 @@ def choose_basis(a: Run, b: Run, basis: str, normalise: bool) -> bool:
 
 
 def compare_runs(
-    a: Run,
-    b: Run,
+    a: ComparedRun,
+    b: ComparedRun,
     *,
     threshold: float = 1.10,
     fdr: float = 0.05,

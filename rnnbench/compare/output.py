@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from rnnbench.compare import stats
 from rnnbench.compare.core import Comparison, Row, under_load
-from rnnbench.compare.runs import CONFIDENCE, Run, hardware, to_float
-from rnnbench.units import fmt_time
+from rnnbench.compare.runs import CONFIDENCE, ComparedRun, hardware
+from rnnbench.runs.records import to_float
+from rnnbench.units import fmt_pct, fmt_time
 
 # -- noise ---------------------------------------------------------------------------------------------
 
@@ -28,7 +29,7 @@ class NoiseSummary:
     loaded_points: int  # of those, measured with the load above the usable cores
 
 
-def noise_summary(run: Run, labels: set[str]) -> NoiseSummary:
+def noise_summary(run: ComparedRun, labels: set[str]) -> NoiseSummary:
     rows = [r for r in run.tables["noise"] if str(r["machine"]) in labels]
     by_worker: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
@@ -102,10 +103,6 @@ def _fmt_value(x: float, normalised: bool, in_yardsticks: bool = False) -> str:
     return f"{x:.3g}x C" if normalised else fmt_time(x)
 
 
-def _fmt_pct(x) -> str:
-    return f"{x:.2g}%" if x is not None and math.isfinite(to_float(x)) else "-"
-
-
 def format_table(rows: list[Row], normalised: bool, with_machine: bool, in_yardsticks: bool = False) -> str:
     unit = "x C baseline" if normalised else ("yardsticks/record" if in_yardsticks else "per record")
     with_device = any(r.fields["device"] != "cpu" for r in rows)
@@ -123,13 +120,13 @@ def format_table(rows: list[Row], normalised: bool, with_machine: bool, in_yards
         line += [_fmt_ratio(v.change)] + ([f"{r.raw_ratio:.3f}"] if in_yardsticks else [])
         line += [f"{v.p_adjusted:.2g}", v.status.upper() if v.status == "regressed" else v.status]
         line = ([f["machine"]] if with_machine else []) + line
-        line += [_fmt_pct(r.pct_a), _fmt_pct(r.pct_b)] if normalised else []
+        line += [fmt_pct(r.pct_a), fmt_pct(r.pct_b)] if normalised else []
         lines.append([*line, ", ".join(r.notes)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
-def run_line(letter: str, run: Run, labels: set[str]) -> str:
+def run_line(letter: str, run: ComparedRun, labels: set[str]) -> str:
     machines = ", ".join(
         f"{label} ({h.describe()})" if (h := hardware(run, label)) else label for label in sorted(labels)
     )
@@ -168,7 +165,7 @@ def summary_line(c: Comparison) -> str:
     )
 
 
-def gate_line(letter: str, run: Run, labels: set[str]) -> str | None:
+def gate_line(letter: str, run: ComparedRun, labels: set[str]) -> str | None:
     """How steady a run's machine was by the yardstick: its spread at rest, the rounds the quiet gate
     measured again, and the points it left loaded."""
     summary = [r for r in run.tables["summary"] if str(r["machine"]) in labels and r.get("quiet_rounds") is not None]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
+from rnnbench.runs.records import to_float
 
 KEY = ("machine", "impl", "device", "threads", "hidden", "seq_len", "batch", "kind")
 TEXT_FIELDS = ("machine", "impl", "device", "kind")
@@ -22,13 +23,6 @@ class CompareError(ValueError):
     """Bad input for `rnnbench compare`: the message is the one line to print (exit status 2)."""
 
 
-def to_float(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def to_int(x) -> int:
     return int(float(x))
 
@@ -37,7 +31,7 @@ def to_int(x) -> int:
 
 
 @dataclass
-class Run:
+class ComparedRun:
     """What compare reads of a run: its tables (rows of rnnbench.runs.records), environments and run.json."""
 
     path: Path
@@ -71,22 +65,22 @@ class Run:
         return {str(r["machine"]) for r in self.timed_samples()}
 
 
-def load_run(run: str | Path, results_dir: str | Path = results.DEFAULT_RESULTS_DIR) -> Run:
+def load_run(run: str | Path, results_dir: str | Path = store.DEFAULT_RESULTS_DIR) -> ComparedRun:
     """A run's tables from its point files (or, for a run that has only its CSV files, from those)."""
     try:
-        path = results.resolve_run(run, results_dir)
+        path = store.resolve_run(run, results_dir)
     except FileNotFoundError as e:
         raise CompareError(str(e)) from None
-    found = results.read_points(path)
+    found = store.read_points(path)
     if found.records:
-        tables = results.tables(path, found.records)
+        tables = store.tables(path, found.records)
     else:
-        tables = {name: results.read_table(path, name) for name in READ}
-    out = Run(
+        tables = {name: store.read_table(path, name) for name in READ}
+    out = ComparedRun(
         path,
         {name: tables.get(name, []) for name in READ},
-        results.load_environment(path),
-        results.read_manifest(path),
+        store.load_environment(path),
+        store.read_manifest(path),
         found.unreadable,
     )
     if not out.timed_samples():
@@ -111,7 +105,7 @@ class Hardware:
         return text + (f", {', '.join(self.gpus)}" if self.gpus else "")
 
 
-def hardware(run: Run, label: str) -> Hardware | None:
+def hardware(run: ComparedRun, label: str) -> Hardware | None:
     """The hardware a machine label of the run stands for, from its first worker session (None: unknown)."""
     sessions = run.environment.get(label) or []
     if not sessions:
@@ -134,7 +128,7 @@ def hardware_differences(a: Hardware | None, b: Hardware | None) -> list[str]:
     return out
 
 
-def peak_samples(run: Run, label: str) -> dict[tuple[int, str, int], np.ndarray]:
+def peak_samples(run: ComparedRun, label: str) -> dict[tuple[int, str, int], np.ndarray]:
     """(threads, library, n) -> the GFLOP/s of each timed matmul of that machine."""
     found: dict[tuple[int, str, int], list[float]] = defaultdict(list)
     for r in run.tables["peak"]:
@@ -143,7 +137,7 @@ def peak_samples(run: Run, label: str) -> dict[tuple[int, str, int], np.ndarray]
     return {k: np.asarray(v) for k, v in found.items()}
 
 
-def peak_difference(a: Run, label_a: str, b: Run, label_b: str, threshold: float) -> str | None:
+def peak_difference(a: ComparedRun, label_a: str, b: ComparedRun, label_b: str, threshold: float) -> str | None:
     """Why the two machines' matmul peaks say they are different machines, or None.
 
     Per thread count both measured, each run's peak is its best (library, n) by median GFLOP/s (what
@@ -177,7 +171,7 @@ class Pairing:
     unmatched: list[str] = field(default_factory=list)  # labels in one run only: not compared
 
 
-def pair_machines(a: Run, b: Run, threshold: float) -> Pairing:
+def pair_machines(a: ComparedRun, b: ComparedRun, threshold: float) -> Pairing:
     ma, mb = a.machines(), b.machines()
     shared = sorted(ma & mb)
     if shared:

@@ -279,6 +279,31 @@ def _empty_split_warning(role: str, fraction: float, smallest_class: int) -> str
     )
 
 
+def _check_options(tokens: str, max_len: int, per_class: int | None) -> None:
+    if tokens not in TOKENIZATIONS:
+        raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {tokens!r}")
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
+        raise InputError(f"max_len must be a positive integer, got {max_len!r}")
+    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
+        raise InputError(f"per_class must be None or a positive integer, got {per_class!r}")
+
+
+def _label_ids(examples: list[Example], spec: str) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """The classes (sorted), class name -> id, and each example's label id (N,) int64."""
+    classes = sorted({label for _, label in examples})
+    if len(classes) < 2:
+        raise InputError(f"data {spec!r} has {len(classes)} class(es) {classes}; a classifier needs at least 2")
+    class_id = {name: i for i, name in enumerate(classes)}
+    return classes, class_id, np.array([class_id[label] for _, label in examples], dtype=np.int64)
+
+
+def _train_origin(n_train: int, n_pool: int, n_examples: int, spec: str, per_class: int | None) -> str:
+    capped = f" (at most {per_class} per class)" if n_pool < n_examples else ""
+    if n_train == n_pool:
+        return f"all {n_pool} records of {spec}{capped}"
+    return f"{n_train} of the {n_pool} records of {spec}{capped}: those not drawn below"
+
+
 def load_dataset(
     spec: str = DEFAULT_DATA,
     *,
@@ -301,21 +326,12 @@ def load_dataset(
     tokens. Raises InputError naming the problem for any bad spec or data; the returned data set's
     warnings name an asked-for split that came out empty.
     """
-    if tokens not in TOKENIZATIONS:
-        raise InputError(f"tokens must be one of {TOKENIZATIONS}, got {tokens!r}")
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
-        raise InputError(f"max_len must be a positive integer, got {max_len!r}")
-    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
-        raise InputError(f"per_class must be None or a positive integer, got {per_class!r}")
+    _check_options(tokens, max_len, per_class)
     val_fraction, test_fraction = split_fractions(val_fraction, test_fraction, val_spec, test_spec)
 
     data = _encoded_source(spec, tokens, per_class)
     examples, token_lists = data.examples, data.token_lists
-    classes = sorted({label for _, label in examples})
-    if len(classes) < 2:
-        raise InputError(f"data {spec!r} has {len(classes)} class(es) {classes}; a classifier needs at least 2")
-    class_id = {name: i for i, name in enumerate(classes)}
-    label_ids = np.array([class_id[label] for _, label in examples], dtype=np.int64)
+    classes, class_id, label_ids = _label_ids(examples, spec)
 
     rng = np.random.default_rng(seed)
     pool = np.arange(len(examples))
@@ -328,11 +344,7 @@ def load_dataset(
     train = _make_split(examples, train_idx, token_lists, label_ids, vocab, max_len)
     truncated = sum(len(token_lists[i]) > max_len for i in pool)
     notes = [data.note] if data.note else []
-    capped = f" (at most {per_class} per class)" if len(pool) < len(examples) else ""
-    if len(train_idx) == len(pool):
-        origins = {"train": f"all {len(pool)} records of {spec}{capped}"}
-    else:
-        origins = {"train": f"{len(train_idx)} of the {len(pool)} records of {spec}{capped}: those not drawn below"}
+    origins = {"train": _train_origin(len(train_idx), len(pool), len(examples), spec, per_class)}
     smallest_class = int(np.bincount(label_ids[pool]).min())
     warnings = []
     splits: dict[str, Split] = {}

@@ -1,33 +1,23 @@
-"""Turn a benchmark run into <run>/report.md with its plots in <run>/plots/.
+"""Turn a benchmark run into <run>/report.md with its plots in <run>/plots/ (the command line is
+rnnbench.commands.report, which describes the report).
 
-The report opens with a headline table (per implementation, machine and thread count: the per-record
-cost at B=1, 32 and the best B, against the single-thread C baseline and the matmul peak, and the
-public API's price per call), then at most ten findings, then a section per question: cost against
-batch size, fixed overhead against marginal cost, share of the peak, first call, memory, accuracy per
-second, noise, machines side by side (when the run holds several), and the checks.
-
-examples:
-  rnnbench report                       the newest run in results/
-  rnnbench report 20250101-120000-4211b91 --target-accuracy 0.7
+Here: the run as the report reads it (every figure from rnnbench.runs.analysis); sections.py writes the
+markdown, plots.py the figures (matplotlib, imported there only).
 """
 
-# Here: the command, and the run as the report reads it (every figure from rnnbench.runs.analysis);
-# sections.py writes the markdown, plots.py the figures (matplotlib, imported there only).
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnbench.atomic import atomic_write_text
-from rnnbench.runs import analysis, results
+from rnnbench.runs import analysis, store
 
-__all__ = ["Run", "add_arguments", "build_report", "read_run", "run"]
+__all__ = ["ReportedRun", "build_report", "read_run"]
 
 
 @dataclass
-class Run:
+class ReportedRun:
     """A run as the report reads it: its tables and the figures analysis derives from them."""
 
     run_dir: Path
@@ -58,7 +48,7 @@ class Run:
         return [c for c in items if (int(c["hidden"]), int(c["seq_len"])) == self.shape]
 
 
-def read_run(run_dir: str | Path, target: float | None = None) -> Run:
+def read_run(run_dir: str | Path, target: float | None = None) -> ReportedRun:
     """Everything the report shows of run_dir. Raises FileNotFoundError for a folder with no results
     and ValueError for an impossible target accuracy."""
     run_dir = Path(run_dir)
@@ -67,11 +57,11 @@ def read_run(run_dir: str | Path, target: float | None = None) -> Run:
         raise FileNotFoundError(f"{run_dir} holds no benchmark results (no point files and no CSV tables)")
     target, best = analysis.accuracy_target(tables["accuracy"], target)
     summary = tables["summary"]
-    environment = results.load_environment(run_dir)
+    environment = store.load_environment(run_dir)
     cores = analysis.machine_cores(environment)
-    points = results.read_points(run_dir)
-    manifest = results.read_manifest(run_dir)
-    return Run(
+    points = store.read_points(run_dir)
+    manifest = store.read_manifest(run_dir)
+    return ReportedRun(
         run_dir=run_dir,
         # a merged run's records keep the ids of the runs they were measured in: run.json names this one
         run_id=manifest.get("run_id") or next((r["run_id"] for r in summary if r.get("run_id")), None) or run_dir.name,
@@ -121,33 +111,3 @@ def build_report(run_dir: str | Path, target: float | None = None) -> Path:
     run = read_run(run_dir, target)
     figures = plots.draw(run, run.run_dir / "plots")
     return atomic_write_text(run.run_dir / "report.md", sections.markdown(run, figures))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("run_dir", nargs="?", default=None, metavar="RUN", help="run folder or run id (default: the newest run)")
-    add("--results-dir", default=str(results.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
-    add(
-        "--target-accuracy",
-        type=float,
-        default=None,
-        metavar="ACC",
-        help="validation accuracy (0 to 1) that time-to-target refers to (default: 0.9 x the run's best)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """0 with the report's path printed; 2 with one line for a missing run, an impossible target or a
-    missing plotting library."""
-    try:
-        path = build_report(results.resolve_run(args.run_dir, args.results_dir), target=args.target_accuracy)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"rnnbench report: error: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:
-        print(
-            f"rnnbench report: error: {e} (the plots need matplotlib: pip install 'rnnbench[report]')", file=sys.stderr
-        )
-        return 2
-    print(f"report: {path}")
-    return 0

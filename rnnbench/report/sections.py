@@ -1,5 +1,5 @@
 """report.md: a headline table, at most ten findings with their numbers, then a section per question
-with its plot and table. Every number comes from rnnbench.runs.analysis (through rnnbench.report.Run); the method
+with its plot and table. Every number comes from rnnbench.runs.analysis (through rnnbench.report.ReportedRun); the method
 lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather than repeated."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""A benchmark run on disk: its record schema, its storage, the figures derived from it, the cost model."""
+"""A benchmark run on disk: its record schema, its storage (store), the figures derived from it, the cost
+model, and merging runs."""

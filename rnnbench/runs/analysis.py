@@ -25,8 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rnnbench.runs import records, results
+from rnnbench.runs import records, store
 from rnnbench.runs.costmodel import fit_overhead_marginal
+from rnnbench.runs.records import to_float
 
 CONFIG = ("machine", "impl", "device", "threads", "hidden", "seq_len", "kind")  # a configuration: all but B
 MEMORY_GROWTH_LIMIT = 4.0  # a step peak rising more than this many times the cache's rise grows beyond it
@@ -35,22 +36,14 @@ TARGET_FRACTION = 0.9  # the default target accuracy: this fraction of the run's
 NOISE_DRIFT_LIMIT = 0.10  # a worker whose sentinel moved more than this fraction ran on a changing machine
 
 
-def _f(x) -> float:
-    """A CSV or JSON value as a float (NaN when empty)."""
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def load(run_dir: str | Path, skip: Sequence[str] = ("samples",)) -> dict[str, list[dict]]:
     """The run's rows by table name (fit excluded: see fits): from its point files, or from its CSV
     files where it has none (a committed run may keep only those). skip: tables not needed (the raw
     samples are large)."""
-    found = results.read_points(run_dir).records
-    if found or results.point_files(run_dir):
-        return {k: v for k, v in results.tables(run_dir, found).items() if k not in skip}
-    return {n: results.read_table(run_dir, n) for n in records.TABLES if n != "fit" and n not in skip}
+    found = store.read_points(run_dir).records
+    if found or store.point_files(run_dir):
+        return {k: v for k, v in store.tables(run_dir, found).items() if k not in skip}
+    return {n: store.read_table(run_dir, n) for n in records.TABLES if n != "fit" and n not in skip}
 
 
 def usable(rows: Iterable[dict]) -> list[dict]:
@@ -64,7 +57,7 @@ def peaks(peak_rows: Iterable[dict]) -> dict[tuple[str, int], float]:
     best: dict[tuple[str, int], float] = {}
     for r in peak_rows:
         key = (str(r["machine"]), int(r["threads"]))
-        best[key] = max(best.get(key, 0.0), _f(r["gflops"]))
+        best[key] = max(best.get(key, 0.0), to_float(r["gflops"]))
     return best
 
 
@@ -74,7 +67,7 @@ def baselines(baseline_rows: Iterable[dict]) -> dict[tuple[str, int, int, int, i
     found: dict[tuple, list[float]] = defaultdict(list)
     for r in usable(baseline_rows):
         key = (str(r["machine"]), int(r["threads"]), int(r["hidden"]), int(r["seq_len"]), int(r["batch"]))
-        found[key].append(_f(r["per_record_median_s"]))
+        found[key].append(to_float(r["per_record_median_s"]))
     return {k: statistics.median(v) for k, v in found.items()}
 
 
@@ -86,9 +79,9 @@ def enrich(summary: Iterable[dict], peak_rows: Iterable[dict], baseline_rows: It
     for r in usable(summary):
         machine, threads = str(r["machine"]), int(r["threads"])
         peak = best.get((machine, threads))
-        gflops = _f(r.get("gflops"))
+        gflops = to_float(r.get("gflops"))
         c = base.get((machine, threads, int(r["hidden"]), int(r["seq_len"]), int(r["batch"])))
-        per_record = _f(r["per_record_median_s"])
+        per_record = to_float(r["per_record_median_s"])
         out.append(
             r
             | {
@@ -136,20 +129,20 @@ def configs(enriched: Iterable[dict]) -> list[dict]:
     for key, rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: int(r["batch"]))
         small = rows[0]
-        best = min(rows, key=lambda r: _f(r["per_record_median_s"]))
-        call = _f(small["median_s"])
+        best = min(rows, key=lambda r: to_float(r["per_record_median_s"]))
+        call = to_float(small["median_s"])
         parts = [small.get(k) for k in ("api_check_s", "api_convert_s")]
-        api = sum(_f(p) for p in parts if p is not None) if any(p is not None for p in parts) else None
+        api = sum(to_float(p) for p in parts if p is not None) if any(p is not None for p in parts) else None
         out.append(
             dict(zip(CONFIG, key, strict=True))
             | {
                 "points": {int(r["batch"]): r for r in rows},
                 "smallest": small,
                 "best": best,
-                "speedup": _f(small["per_record_median_s"]) / _f(best["per_record_median_s"]),
+                "speedup": to_float(small["per_record_median_s"]) / to_float(best["per_record_median_s"]),
                 "api_s": api,
                 "api_share": api / call if api is not None else None,
-                "first_call_ratio": _f(small["first_call_s"]) / call,
+                "first_call_ratio": to_float(small["first_call_s"]) / call,
             }
         )
     return out
@@ -164,16 +157,16 @@ def winners(configs_: Iterable[dict]) -> list[dict]:
     out = []
     for (machine, threads, H, T), group in sorted(groups.items()):
         at_1 = [c for c in group if 1 in c["points"]]
-        b1 = min(at_1, key=lambda c: _f(c["points"][1]["per_record_median_s"]), default=None)
-        best = min(group, key=lambda c: _f(c["best"]["per_record_median_s"]))
+        b1 = min(at_1, key=lambda c: to_float(c["points"][1]["per_record_median_s"]), default=None)
+        best = min(group, key=lambda c: to_float(c["best"]["per_record_median_s"]))
         out.append(
             {"machine": machine, "threads": threads, "hidden": H, "seq_len": T}
             | {
                 "b1_call": call_of(b1) if b1 else None,
-                "b1_s": _f(b1["points"][1]["per_record_median_s"]) if b1 else None,
+                "b1_s": to_float(b1["points"][1]["per_record_median_s"]) if b1 else None,
                 "best_call": call_of(best),
                 "best_B": int(best["best"]["batch"]),
-                "best_s": _f(best["best"]["per_record_median_s"]),
+                "best_s": to_float(best["best"]["per_record_median_s"]),
             }
         )
     return out
@@ -191,7 +184,7 @@ def fits(summary: Iterable[dict]) -> list[dict]:
         if len(set(batch)) < FIT_MIN_BATCHES:
             continue
         # an epoch call covers many steps: fit the time per step, median_s / steps per call
-        per_step = [_f(r["median_s"]) * int(r["batch"]) / _f(r["records_per_call"]) for r in rows]
+        per_step = [to_float(r["median_s"]) * int(r["batch"]) / to_float(r["records_per_call"]) for r in rows]
         fit = fit_overhead_marginal(batch, per_step)
         out.append(
             records.row(
@@ -225,17 +218,17 @@ def memory_growth(summary: Iterable[dict]) -> list[dict]:
         if len(rows) < 2:
             continue
         first, last = rows[0], rows[-1]
-        cache_rise = _f(last["model_cache_bytes"]) - _f(first["model_cache_bytes"])
-        peak_rise = _f(last["step_peak_bytes"]) - _f(first["step_peak_bytes"])
+        cache_rise = to_float(last["model_cache_bytes"]) - to_float(first["model_cache_bytes"])
+        peak_rise = to_float(last["step_peak_bytes"]) - to_float(first["step_peak_bytes"])
         out.append(
             dict(zip(CONFIG, key, strict=True))
             | {
                 "B_first": int(first["batch"]),
                 "B_last": int(last["batch"]),
-                "cache_first": _f(first["model_cache_bytes"]),
-                "cache_last": _f(last["model_cache_bytes"]),
-                "peak_first": _f(first["step_peak_bytes"]),
-                "peak_last": _f(last["step_peak_bytes"]),
+                "cache_first": to_float(first["model_cache_bytes"]),
+                "cache_last": to_float(last["model_cache_bytes"]),
+                "peak_first": to_float(first["step_peak_bytes"]),
+                "peak_last": to_float(last["step_peak_bytes"]),
                 "rise_ratio": peak_rise / cache_rise if cache_rise > 0 else math.nan,
                 "method": str(last.get("step_memory_method")),
             }
@@ -246,9 +239,9 @@ def memory_growth(summary: Iterable[dict]) -> list[dict]:
 def time_to_target(evals: Sequence[dict], target: float, clock: str = "train_seconds") -> float | None:
     """Seconds (on `clock`) at the first evaluation whose val_accuracy reaches target (None if none
     does). The resolution is that of the evaluation schedule."""
-    for r in sorted(evals, key=lambda r: _f(r[clock])):
-        if _f(r["val_accuracy"]) >= target:
-            return _f(r[clock])
+    for r in sorted(evals, key=lambda r: to_float(r[clock])):
+        if to_float(r["val_accuracy"]) >= target:
+            return to_float(r[clock])
     return None
 
 
@@ -257,7 +250,7 @@ def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple
     Raises ValueError for a target that no accuracy can reach or that every one reaches."""
     if target is not None and not 0.0 <= target <= 1.0:  # NaN fails this too
         raise ValueError(f"--target-accuracy must lie between 0 and 1 (an accuracy), got {target}")
-    best = max((_f(r["val_accuracy"]) for r in evals), default=None)
+    best = max((to_float(r["val_accuracy"]) for r in evals), default=None)
     return (TARGET_FRACTION * best if target is None and best is not None else target), best
 
 
@@ -270,20 +263,20 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
         groups[(r["machine"], r["impl"], r["device"], int(r["threads"]), int(r["batch"]))].append(r)
     out = []
     for (machine, impl, device, threads, batch), rows in sorted(groups.items()):
-        rows = sorted(rows, key=lambda r: _f(r["train_seconds"]))
-        steady = [r | {"steady_seconds": _f(r["train_seconds"]) - _compile(r)} for r in rows]
+        rows = sorted(rows, key=lambda r: to_float(r["train_seconds"]))
+        steady = [r | {"steady_seconds": to_float(r["train_seconds"]) - _compile(r)} for r in rows]
         last = rows[-1]
-        seconds = _f(last["train_seconds"])
+        seconds = to_float(last["train_seconds"])
         out.append(
             {"machine": machine, "impl": impl, "device": device, "threads": threads, "batch": batch}
             | {
-                "lr": _f(last["lr"]),
+                "lr": to_float(last["lr"]),
                 "epochs": int(last["epochs"]),
-                "best_val_accuracy": max(_f(r["val_accuracy"]) for r in rows),
-                "final_val_accuracy": _f(last["val_accuracy"]),
+                "best_val_accuracy": max(to_float(r["val_accuracy"]) for r in rows),
+                "final_val_accuracy": to_float(last["val_accuracy"]),
                 "train_seconds": seconds,
                 "compile_seconds": _compile(last),
-                "records_per_second": _f(last["records_seen"]) / seconds if seconds > 0 else None,
+                "records_per_second": to_float(last["records_seen"]) / seconds if seconds > 0 else None,
                 "time_to_target": None if target is None else time_to_target(rows, target),
                 "time_to_target_steady": None if target is None else time_to_target(steady, target, "steady_seconds"),
                 "curve": steady,  # every evaluation, ascending training seconds, with steady_seconds
@@ -294,7 +287,7 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
 
 def _compile(r: dict) -> float:
     """An evaluation's compile seconds; 0 where none were recorded (implementations that do not compile)."""
-    c = _f(r.get("compile_seconds"))
+    c = to_float(r.get("compile_seconds"))
     return c if math.isfinite(c) else 0.0
 
 
@@ -308,7 +301,7 @@ def worker_noise(noise: Iterable[dict]) -> list[dict]:
     out = []
     for (machine, point_id, impl, device, threads), ends in sorted(groups.items()):
         start, end = ends.get("start", {}), ends.get("end", {})
-        s, e = _f(start.get("sentinel_s")), _f(end.get("sentinel_s"))
+        s, e = to_float(start.get("sentinel_s")), to_float(end.get("sentinel_s"))
         drift = e / s if s > 0 and math.isfinite(e) else None
         out.append(
             {"machine": machine, "point_id": point_id, "impl": impl, "device": device, "threads": threads}
@@ -345,7 +338,7 @@ def loaded(summary: Iterable[dict], cores: dict[str, int]) -> list[dict]:
       yardstick, read around every round, decides."""
     out = []
     for r in summary:
-        load = max((_f(r.get(k)) for k in ("load_before", "load_after") if r.get(k) is not None), default=None)
+        load = max((to_float(r.get(k)) for k in ("load_before", "load_after") if r.get(k) is not None), default=None)
         above = load is not None and r["machine"] in cores and load > cores[r["machine"]]
         if above or r.get("loaded") is True:
             out.append(r | {"load": load if load is not None else math.nan, "gated": r.get("loaded") is True})
@@ -366,5 +359,5 @@ def gate_counts(summary: Iterable[dict]) -> dict[str, int]:
 
 def write_fit(run_dir: str | Path, summary: Sequence[dict] | None = None) -> Path:
     """fit.csv of a run, from its summary rows (default: read from its points)."""
-    summary = results.tables(run_dir)["summary"] if summary is None else summary
-    return results.write_table(run_dir, "fit", fits(summary))
+    summary = store.tables(run_dir)["summary"] if summary is None else summary
+    return store.write_table(run_dir, "fit", fits(summary))

@@ -66,7 +66,7 @@ def bptt_cache_bytes(hidden: int, seq_len: int, batch: int, itemsize: int = 4) -
 
 
 @dataclass(frozen=True)
-class Fit:
+class LineFit:
     """time_per_step(B) = overhead + B * marginal (seconds), fitted to (B, median step seconds) points.
 
     crossover: B* = overhead / marginal, the batch size from which the marginal per-record work is
@@ -85,7 +85,7 @@ class Fit:
         return self.overhead / (self.overhead + batch * self.marginal)
 
 
-def fit_overhead_marginal(batch: Sequence[float], seconds: Sequence[float]) -> Fit:
+def fit_overhead_marginal(batch: Sequence[float], seconds: Sequence[float]) -> LineFit:
     """Least squares on relative error: minimise sum ((a + b B_i - t_i) / t_i)^2 over a, b.
 
     Relative weighting makes the B=1 point count as much as the B=512 one, whose absolute time is
@@ -98,9 +98,9 @@ def fit_overhead_marginal(batch: Sequence[float], seconds: Sequence[float]) -> F
     B, t = B[keep], t[keep]
     if B.size < 2 or np.unique(B).size < 2:
         nan = float("nan")
-        return Fit(nan, nan, nan, nan, int(B.size))
+        return LineFit(nan, nan, nan, nan, int(B.size))
     design = np.stack([np.ones_like(B), B], axis=1) / t[:, None]  # (n, 2): rows [1, B_i] / t_i
     (a, b), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
     resid = np.abs(a + b * B - t) / t
     crossover = a / b if a > 0 and b > 0 else math.nan
-    return Fit(float(a), float(b), float(crossover), float(resid.max()), int(B.size))
+    return LineFit(float(a), float(b), float(crossover), float(resid.max()), int(B.size))

@@ -1,7 +1,7 @@
 """The one schema of a benchmark run: every table's columns, named here and nowhere else.
 
 A measured point is a JSON record (`PointRecord`) holding rows of these tables; the CSV files of a run
-(rnnbench.runs.results), the analysis (rnnbench.runs.analysis), the report and the tests all take their column
+(rnnbench.runs.store), the analysis (rnnbench.runs.analysis), the report and the tests all take their column
 names from the dataclasses below: `columns(Summary)` is the header of summary.csv.
 
     Sample         one timed call of a step or epoch point (long form: samples.csv.gz)
@@ -72,8 +72,8 @@ class Summary(StepKey):
     per_record_median_s: float
     per_record_iqr_s: float
     first_call_s: float
-    api_check_s: float | None  # per call: the public API's input validation (impls.RNNImpl._check) alone
-    api_convert_s: float | None  # per call: turning the batch into the framework's inputs, alone
+    api_check_s: float | None  # per call: the public API's input validation alone (RNNImpl.input_stages()["check"])
+    api_convert_s: float | None  # per call: turning the batch into the framework's inputs, alone (["convert"])
     flops_per_step: float
     flops_per_record: float
     gflops: float
@@ -208,6 +208,14 @@ TABLES: dict[str, type] = {
 COMPRESSED = ("samples",)
 
 
+def to_float(x) -> float:
+    """A CSV or JSON value as a float (NaN when empty or not a number)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def columns(row_type: type) -> tuple[str, ...]:
     """The column names of a table, in order."""
     return tuple(f.name for f in fields(row_type))
@@ -244,7 +252,7 @@ class PointRecord:
     here, e.g. no C compiler for the baseline; checks["skipped"] says why). params: how it was measured; summary: the one-row
     summary (a Summary / BaselineSummary dict, or the peak's best); tables: table name -> its rows
     (dicts with `columns(TABLES[name])`); checks: problems and flags; environment facts that differ per
-    point (thread_info). The run's environment lives beside the points (rnnbench.runs.results)."""
+    point (thread_info). The run's environment lives beside the points (rnnbench.runs.store)."""
 
     point_id: str
     kind: str

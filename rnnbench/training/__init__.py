@@ -1,1 +1,2 @@
-"""Training and prediction: the run configuration, the trainer, the memory guard and model files."""
+"""Training and prediction: the run configuration, the trainer and its evaluation batches, the memory guard,
+prediction and model files."""

@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 
 import impls
+from rnnbench import machine
+from rnnbench.units import fmt_bytes
 
 # Implementations that feed the recurrence one-hot rows of width V: torch-nnrnn always (nn.RNN takes
 # dense inputs), numpy-bptt for its dW_xh scatter when V is small (impls/numpy_bptt.py).
@@ -111,14 +113,8 @@ class Available:
 def host_memory(meminfo: str = "/proc/meminfo", cgroup: str = "/sys/fs/cgroup") -> Available:
     """MemAvailable from meminfo, or the room a cgroup v2 limit leaves when that is smaller."""
     found: list[tuple[int, str]] = []
-    try:
-        with open(meminfo, encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    found.append((int(line.split()[1]) * 1024, f"MemAvailable in {meminfo}"))
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
+    if (free := machine.meminfo_bytes("MemAvailable", meminfo)) is not None:
+        found.append((free, f"MemAvailable in {meminfo}"))
     limit, current = _read_int(os.path.join(cgroup, "memory.max")), _read_int(os.path.join(cgroup, "memory.current"))
     if limit is not None and current is not None:
         found.append((max(0, limit - current), f"the cgroup limit {format_bytes(limit)} less its use"))
@@ -161,12 +157,5 @@ def check_fits(need: MemoryEstimate, available: Available, what: str, advice: st
 
 
 def format_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    if n < 1024:
-        return f"{n} B"
-    value, unit = n / 1024, "KiB"
-    for bigger in ("MiB", "GiB", "TiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit}"
+    """1536 -> '1.5 KiB': memory as the guard's messages state it."""
+    return fmt_bytes(n, binary=True)

@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,19 +21,12 @@ import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
 from impls.registry import FRAMEWORKS
 from rnnbench import jsonio
-from rnnbench.data.dataset import Dataset, Split, Vocab, batches
+from rnnbench.data.dataset import Dataset, Vocab, batches
 from rnnbench.training import resources
 from rnnbench.training.config import TrainConfig, load_data
-
-EVAL_BATCH_SIZE = 512
-EVAL_BATCH_TOKENS = 65536  # padded tokens per evaluation batch at most (but one record always fits): bounds memory
+from rnnbench.training.evaluation import eval_batches, evaluate, largest_eval_shape, quiet_numpy
 
 Record = dict[str, Any]
-
-
-# Overflow in a diverging run is caught by the loss check and raised as NonFiniteLossError.
-def _quiet_numpy() -> np.errstate:
-    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
 @dataclass
@@ -81,39 +74,14 @@ class TrainResult:
         )
 
 
-# -- evaluation ----------------------------------------------------------------------------------------
+# -- the checks before training, each done once ------------------------------------------------------
 
 
-def eval_groups(
-    lengths: np.ndarray, batch_size: int = EVAL_BATCH_SIZE, max_tokens: int = EVAL_BATCH_TOKENS
-) -> list[np.ndarray]:
-    """Record indices per evaluation batch: sorted by length (less padding), each group at most batch_size
-    records and, unless its one record is longer, at most max_tokens tokens once padded to its longest."""
-    order = np.argsort(lengths, kind="stable")
-    groups, start = [], 0
-    while start < len(order):
-        stop = start + 1
-        while (
-            stop < len(order) and stop - start < batch_size and (stop - start + 1) * lengths[order[stop]] <= max_tokens
-        ):
-            stop += 1
-        groups.append(order[start:stop])
-        start = stop
-    return groups
-
-
-def eval_batches(split: Split, batch_size: int = EVAL_BATCH_SIZE) -> list[Batch]:
-    """Batches of split (eval_groups), each padded to its own longest record."""
-    return [
-        Batch.from_sequences([split.sequences[i] for i in idx], split.labels[idx])
-        for idx in eval_groups(split.lengths, batch_size)
-    ]
-
-
-def largest_eval_shape(lengths: np.ndarray) -> resources.Shape:
-    """The (records, padded tokens) of the evaluation batch with the most padded tokens."""
-    shapes = [(len(g), int(lengths[g].max())) for g in eval_groups(lengths)] or [(0, 0)]
-    return resources.Shape(*max(shapes, key=lambda shape: shape[0] * shape[1]))
+def require_framework(impl: str) -> None:
+    """FrameworkUnavailableError, naming what to install, when impl's framework is missing."""
+    if not impls.framework_installed(impl):
+        framework, extra = FRAMEWORKS[impl]
+        raise FrameworkUnavailableError(f"{impl} needs {framework}, which is not installed: pip install '{extra}'")
 
 
 def memory_estimate(cfg: TrainConfig, dataset: Dataset) -> resources.MemoryEstimate:
@@ -136,13 +104,25 @@ def memory_estimate(cfg: TrainConfig, dataset: Dataset) -> resources.MemoryEstim
     )
 
 
-def check_memory(cfg: TrainConfig, dataset: Dataset) -> tuple[resources.MemoryEstimate, resources.Available]:
-    """The estimate and the memory available; InputError naming both when the run cannot fit."""
+@dataclass(frozen=True)
+class Checked:
+    """A run whose settings passed cfg.check() and whose memory estimate fits (check_memory): what
+    train_checked takes, its caller having checked the framework too (require_framework)."""
+
+    cfg: TrainConfig
+    dataset: Dataset
+    need: resources.MemoryEstimate
+    available: resources.Available
+
+
+def check_memory(cfg: TrainConfig, dataset: Dataset) -> Checked:
+    """The run with its estimate and the memory available; InputError naming both when it cannot fit.
+    cfg must have passed cfg.check()."""
     need, available = memory_estimate(cfg, dataset), resources.device_memory(cfg.device)
     resources.check_fits(
         need, available, "training", "lower --hidden, --batch-size or --max-len (the BPTT cache grows as B x T x H)"
     )
-    return need, available
+    return Checked(cfg, dataset, need, available)
 
 
 def _model_config(cfg: TrainConfig, dataset: Dataset) -> impls.ModelConfig:
@@ -153,25 +133,6 @@ def _model_config(cfg: TrainConfig, dataset: Dataset) -> impls.ModelConfig:
         nonlinearity=cfg.nonlinearity,
         dtype=cfg.dtype,
     )
-
-
-def evaluate(model: impls.RNNImpl, batches_: list[Batch]) -> tuple[float | None, float | None]:
-    """Mean loss and accuracy over the records of batches_, from model.logits, in float64 NumPy.
-
-    (None, None) when there are no records.
-    """
-    loss_sum, correct, n = 0.0, 0, 0
-    for batch in batches_:
-        with _quiet_numpy():  # a diverged model's inf logits give a NaN loss, checked by the caller
-            logits = np.asarray(model.logits(batch), dtype=np.float64)  # (B, C)
-            shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C)
-            log_z = np.log(np.exp(shifted).sum(axis=1))  # (B,)
-            loss_sum += float((log_z - shifted[np.arange(batch.size), batch.labels]).sum())
-        correct += int((logits.argmax(axis=1) == batch.labels).sum())
-        n += batch.size
-    if n == 0:
-        return None, None
-    return loss_sum / n, correct / n
 
 
 # -- training ------------------------------------------------------------------------------------------
@@ -201,9 +162,141 @@ def _progress_bar(total: int, enabled: bool):
     )
 
 
-def _fuses_epochs(model: impls.RNNImpl) -> bool:
-    """Whether model runs train_epoch as one fused call (jax-scan) rather than train_step per batch."""
-    return type(model)._train_epoch is not impls.RNNImpl._train_epoch
+@dataclass
+class Clock:
+    """Seconds so far: in training steps (each ending with the sync), in evaluation, and the part of
+    training spent in calls that compiled (JIT only)."""
+
+    train: float = 0.0
+    eval: float = 0.0
+    compile: float = 0.0
+
+
+@dataclass
+class StepTally:
+    """Optimizer steps and records trained so far, and the record-weighted loss since the last evaluation."""
+
+    step: int = 0
+    records: int = 0
+    loss_sum: float = 0.0
+    loss_records: int = 0
+
+
+@dataclass
+class Session:
+    """One training run in progress: the model, its evaluation batches, and the state that grows (clock,
+    tally, evaluations, epochs). Each method says what it changes."""
+
+    cfg: TrainConfig
+    model: impls.RNNImpl
+    val_batches: list[Batch]
+    train_eval_batches: list[Batch]
+    on_eval: Callable[[Record], None] | None = None
+    clock: Clock = field(default_factory=Clock)
+    tally: StepTally = field(default_factory=StepTally)
+    evals: list[Record] = field(default_factory=list)
+    epochs: list[Record] = field(default_factory=list)
+
+    def evaluate_timed(self, batches_: list[Batch]) -> tuple[float | None, float | None]:
+        """evaluate(model, batches_), its seconds added to clock.eval."""
+        start = time.perf_counter()
+        out = evaluate(self.model, batches_)
+        self.clock.eval += time.perf_counter() - start
+        return out
+
+    def train_chunk(self, chunk: list[Batch], epoch: int, bar) -> float:
+        """Train on chunk; return the record-weighted sum of its losses (clock.train, clock.compile and the
+        tally's steps and records advance). The progress bar advances per batch, outside the clock; an
+        implementation that fuses an epoch (impls.FUSED_EPOCH) runs the chunk in one call."""
+        model = self.model
+        compiled_before = model.compile_seconds
+        with quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
+            if model.name in impls.FUSED_EPOCH:
+                start = time.perf_counter()
+                losses = model.train_epoch(chunk)
+                model.sync()
+                self.clock.train += time.perf_counter() - start
+                bar.update(sum(b.size for b in chunk))
+            else:
+                losses = []
+                for batch in chunk:
+                    start = time.perf_counter()
+                    losses.append(model.train_step(batch))
+                    self.clock.train += time.perf_counter() - start
+                    bar.update(batch.size)
+                start = time.perf_counter()
+                model.sync()
+                self.clock.train += time.perf_counter() - start
+        self.clock.compile += model.compile_seconds - compiled_before  # part of train, reported apart
+        for k, loss in enumerate(losses):
+            if not math.isfinite(loss):
+                raise _non_finite(self.cfg, "the training loss", loss, epoch, self.tally.step + k + 1)
+        self.tally.step += len(chunk)
+        self.tally.records += sum(b.size for b in chunk)
+        return float(sum(loss * b.size for loss, b in zip(losses, chunk, strict=True)))
+
+    def evaluate_val(self, epoch: int, epoch_end: bool) -> Record:
+        """Evaluate on the validation split; the record goes to evals (and on_eval), and the tally's loss
+        since the last evaluation starts again."""
+        start = time.perf_counter()
+        val_loss, val_accuracy = evaluate(self.model, self.val_batches)
+        seconds = time.perf_counter() - start
+        self.clock.eval += seconds
+        if val_loss is not None and not math.isfinite(val_loss):
+            raise _non_finite(self.cfg, "the validation loss", val_loss, epoch, self.tally.step)
+        since = self.tally.loss_records
+        record = {
+            "epoch": epoch,
+            "step": self.tally.step,
+            "records_seen": self.tally.records,
+            "train_seconds": self.clock.train,
+            "compile_seconds": self.clock.compile,  # of train_seconds, spent in calls that compiled (JIT only)
+            "train_loss": self.tally.loss_sum / since if since else None,  # mean over the steps since the last
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "eval_seconds": seconds,
+            "epoch_end": epoch_end,
+        }
+        self.tally.loss_sum, self.tally.loss_records = 0.0, 0
+        self.evals.append(record)
+        if self.on_eval is not None:
+            self.on_eval(record)
+        return record
+
+    def chunks(self, epoch: int, dataset: Dataset) -> list[list[Batch]]:
+        """The epoch's batches, cut into the runs between evaluations: the same cut points every epoch,
+        so the same chunk shapes every epoch."""
+        cfg = self.cfg
+        epoch_batches = batches(dataset.train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
+        if not cfg.eval_every:
+            return [epoch_batches]
+        per_chunk = -(-cfg.eval_every // cfg.batch_size)  # batches between evaluations
+        return [epoch_batches[i : i + per_chunk] for i in range(0, len(epoch_batches), per_chunk)]
+
+    def run_epoch(self, epoch: int, dataset: Dataset, bar) -> Record:
+        """Train one epoch with its evaluations; the epoch-end record goes to epochs and is returned."""
+        epoch_start = self.clock.train
+        epoch_loss, epoch_records = 0.0, 0
+        chunks = self.chunks(epoch, dataset)
+        for k, chunk in enumerate(chunks):
+            loss_sum = self.train_chunk(chunk, epoch, bar)
+            records = sum(b.size for b in chunk)
+            epoch_loss, epoch_records = epoch_loss + loss_sum, epoch_records + records
+            self.tally.loss_sum += loss_sum
+            self.tally.loss_records += records
+            if k < len(chunks) - 1:
+                record = self.evaluate_val(epoch, epoch_end=False)
+                bar.set_postfix(val_acc=format_optional(record["val_accuracy"], ".3f"), refresh=False)
+        record = dict(self.evaluate_val(epoch, epoch_end=True))
+        train_eval_loss, train_accuracy = self.evaluate_timed(self.train_eval_batches)
+        record |= {
+            "train_loss": epoch_loss / epoch_records,  # mean over the epoch's steps, each before its update
+            "train_accuracy": train_accuracy,  # the whole train split, after the epoch
+            "train_eval_loss": train_eval_loss,
+            "epoch_seconds": self.clock.train - epoch_start,
+        }
+        self.epochs.append(record)
+        return record
 
 
 def train(
@@ -214,21 +307,32 @@ def train(
     on_eval: Callable[[Record], None] | None = None,
     on_epoch: Callable[[Record], None] | None = None,
 ) -> TrainResult:
-    """Train cfg.impl on dataset (default: load_dataset from cfg) and evaluate it.
-
-    Calls on_eval(record) after every evaluation (the first at step 0, before training) and
-    on_epoch(record) after every epoch. Raises InputError or FrameworkUnavailableError for bad
-    settings, NonFiniteLossError when the loss turns NaN or infinite.
-    """
+    """Train cfg.impl on dataset (default: load_dataset from cfg) and evaluate it: every check (cfg.check,
+    require_framework, check_memory), then train_checked (see there). InputError or
+    FrameworkUnavailableError for bad settings."""
     cfg.check()
-    if not impls.framework_installed(cfg.impl):
-        framework, extra = FRAMEWORKS[cfg.impl]
-        raise FrameworkUnavailableError(f"{cfg.impl} needs {framework}, which is not installed: pip install '{extra}'")
+    require_framework(cfg.impl)
     if dataset is None:
         dataset = load_data(cfg)
+    return train_checked(check_memory(cfg, dataset), progress=progress, on_eval=on_eval, on_epoch=on_epoch)
+
+
+def train_checked(
+    checked: Checked,
+    *,
+    progress: bool = True,
+    on_eval: Callable[[Record], None] | None = None,
+    on_epoch: Callable[[Record], None] | None = None,
+) -> TrainResult:
+    """Train a checked run and evaluate it.
+
+    Calls on_eval(record) after every evaluation (the first at step 0, before training) and
+    on_epoch(record) after every epoch. Raises InputError for an empty train split, NonFiniteLossError
+    when the loss turns NaN or infinite.
+    """
+    cfg, dataset = checked.cfg, checked.dataset
     if len(dataset.train) == 0:
         raise InputError(f"data {dataset.spec!r} has no training records")
-    check_memory(cfg, dataset)  # before the parameters exist: a huge H is refused, not a MemoryError
     model_config = _model_config(cfg, dataset)
     model = impls.load(
         cfg.impl,
@@ -239,120 +343,30 @@ def train(
         clip=cfg.clip_spec(),
         threads=cfg.threads,
     )
-    val_batches, train_eval_batches = eval_batches(dataset.val), eval_batches(dataset.train)
-
-    epochs: list[Record] = []
-    evals: list[Record] = []
-    clock = {"train": 0.0, "eval": 0.0, "compile": 0.0}
-    state = {"step": 0, "records": 0, "loss_sum": 0.0, "loss_records": 0}
-
-    fused = _fuses_epochs(model)
-
-    def run_chunk(chunk: list[Batch], epoch: int) -> float:
-        """Train on chunk; return the record-weighted sum of its losses. The progress bar advances per
-        batch, outside the clock; an implementation that fuses an epoch runs the chunk in one call."""
-        compiled_before = model.compile_seconds
-        with _quiet_numpy():  # divergence is reported below as NonFiniteLossError, not as NumPy warnings
-            if fused:
-                start = time.perf_counter()
-                losses = model.train_epoch(chunk)
-                model.sync()
-                clock["train"] += time.perf_counter() - start
-                bar.update(sum(b.size for b in chunk))
-            else:
-                losses = []
-                for batch in chunk:
-                    start = time.perf_counter()
-                    losses.append(model.train_step(batch))
-                    clock["train"] += time.perf_counter() - start
-                    bar.update(batch.size)
-                start = time.perf_counter()
-                model.sync()
-                clock["train"] += time.perf_counter() - start
-        clock["compile"] += model.compile_seconds - compiled_before  # part of train, reported apart
-        for k, loss in enumerate(losses):
-            if not math.isfinite(loss):
-                raise _non_finite(cfg, "the training loss", loss, epoch, state["step"] + k + 1)
-        state["step"] += len(chunk)
-        state["records"] += sum(b.size for b in chunk)
-        return float(sum(loss * b.size for loss, b in zip(losses, chunk, strict=True)))
-
-    def run_eval(epoch: int, epoch_end: bool) -> Record:
-        start = time.perf_counter()
-        val_loss, val_accuracy = evaluate(model, val_batches)
-        seconds = time.perf_counter() - start
-        clock["eval"] += seconds
-        if val_loss is not None and not math.isfinite(val_loss):
-            raise _non_finite(cfg, "the validation loss", val_loss, epoch, state["step"])
-        since = state["loss_records"]
-        record = {
-            "epoch": epoch,
-            "step": state["step"],
-            "records_seen": state["records"],
-            "train_seconds": clock["train"],
-            "compile_seconds": clock["compile"],  # of train_seconds, spent in calls that compiled (JIT only)
-            "train_loss": state["loss_sum"] / since if since else None,  # mean over the steps since the last
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "eval_seconds": seconds,
-            "epoch_end": epoch_end,
-        }
-        state["loss_sum"], state["loss_records"] = 0.0, 0
-        evals.append(record)
-        if on_eval is not None:
-            on_eval(record)
-        return record
-
-    run_eval(0, epoch_end=False)
+    session = Session(cfg, model, eval_batches(dataset.val), eval_batches(dataset.train), on_eval)
+    session.evaluate_val(0, epoch_end=False)
     bar = _progress_bar(cfg.epochs * len(dataset.train), progress)
     try:
         for epoch in range(1, cfg.epochs + 1):
-            epoch_batches = batches(dataset.train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
-            epoch_start = clock["train"]
-            epoch_loss, epoch_records = 0.0, 0
-            chunks = [epoch_batches]
-            if cfg.eval_every:  # the same cut points every epoch: the same chunk shapes every epoch
-                per_chunk = -(-cfg.eval_every // cfg.batch_size)  # batches between evaluations
-                chunks = [epoch_batches[i : i + per_chunk] for i in range(0, len(epoch_batches), per_chunk)]
-            for k, chunk in enumerate(chunks):
-                loss_sum = run_chunk(chunk, epoch)
-                records = sum(b.size for b in chunk)
-                epoch_loss, epoch_records = epoch_loss + loss_sum, epoch_records + records
-                state["loss_sum"] += loss_sum
-                state["loss_records"] += records
-                if k < len(chunks) - 1:
-                    record = run_eval(epoch, epoch_end=False)
-                    bar.set_postfix(val_acc=format_optional(record["val_accuracy"], ".3f"), refresh=False)
-            record = dict(run_eval(epoch, epoch_end=True))
-            start = time.perf_counter()
-            train_eval_loss, train_accuracy = evaluate(model, train_eval_batches)
-            clock["eval"] += time.perf_counter() - start
-            record |= {
-                "train_loss": epoch_loss / epoch_records,  # mean over the epoch's steps, each before its update
-                "train_accuracy": train_accuracy,  # the whole train split, after the epoch
-                "train_eval_loss": train_eval_loss,
-                "epoch_seconds": clock["train"] - epoch_start,
-            }
-            epochs.append(record)
+            record = session.run_epoch(epoch, dataset, bar)
             bar.set_postfix(val_acc=format_optional(record["val_accuracy"], ".3f"))
             if on_epoch is not None:
                 on_epoch(record)
     finally:
         bar.close()
-
-    start = time.perf_counter()
+    start = time.perf_counter()  # the test batches are built on the evaluation clock, as they always were
     test_loss, test_accuracy = evaluate(model, eval_batches(dataset.test))
-    clock["eval"] += time.perf_counter() - start
+    session.clock.eval += time.perf_counter() - start
     return TrainResult(
         config=cfg,
         model_config=model_config,
         data=_describe_data(dataset),
-        epochs=epochs,
-        evals=evals,
+        epochs=session.epochs,
+        evals=session.evals,
         test_loss=test_loss,
         test_accuracy=test_accuracy,
-        train_seconds=clock["train"],
-        eval_seconds=clock["eval"],
+        train_seconds=session.clock.train,
+        eval_seconds=session.clock.eval,
         params=model.get_params(),
         threads=model.thread_info(),
         vocab=dataset.vocab,

@@ -34,6 +34,6 @@ def _holding(save_point):
 
 
 if HOLD_DIR:
-    from rnnbench.runs import results
+    from rnnbench.runs import store
 
-    results.save_point = _holding(results.save_point)
+    store.save_point = _holding(store.save_point)

@@ -92,6 +92,21 @@ def write_manifest(run_dir: str | os.PathLike, manifest: dict) -> Path:
     return write_json(Path(run_dir) / MANIFEST, manifest)
 
 
+def code_changes(old: dict, new: dict) -> list[str]:
+    """What differs between two manifests' code (commit, uncommitted changes) and library versions."""
+    changes = []
+    a, b = old.get("git") or {}, new.get("git") or {}
+    if a.get("commit") != b.get("commit"):
+        changes.append(f"git commit {a.get('short')} -> {b.get('short')}")
+    elif a.get("diff_sha256") != b.get("diff_sha256"):
+        changes.append("other uncommitted changes")
+    va, vb = old.get("versions") or {}, new.get("versions") or {}
+    changes += [
+        f"{lib} {va.get(lib)} -> {vb.get(lib)}" for lib in sorted(va.keys() | vb.keys()) if va.get(lib) != vb.get(lib)
+    ]
+    return changes
+
+
 def read_manifest(run_dir: str | os.PathLike) -> dict:
     """The run's run.json ({} when it has none or it is unreadable)."""
     try:
