@@ -17,9 +17,15 @@ beside it. --raw compares seconds anyway. A run may hold several machines (point
 the runs share machines, each is compared with itself; when each run holds one machine and they
 differ, the two are compared with each other.
 
+The machine's speed. Only rounds the quiet gate counted are compared (rnnbench.bench.yardstick: the
+yardstick read before and after each round stayed near its value at rest). On one machine, when both
+runs carry the yardstick, each round's cost is read in yardsticks (seconds per record / the yardstick
+read around that round), so that a machine that ran slower during one run is not taken for slower code;
+the raw B/A is printed beside. --basis seconds compares seconds. A configuration whose point stayed
+loaded in either run (too few quiet rounds) is not judged, and is listed as such.
+
 Noise. Both runs' speed sentinel (each worker's drift from its start to its end, and B's sentinel
-against A's) and load average come before the table: when the sentinel moved as much as a change did,
-the machine moved, maybe not the code.
+against A's), load average and quiet gate come before the table.
 
 Exit status: 0 no significant regression, 1 at least one, 2 bad input or nothing to compare.
 
