@@ -121,7 +121,10 @@ def test_worker_records_follow_the_schema(worker_run):
             assert tuple(row) == records.columns(records.TABLES[name]), name
     (summary,) = tables["summary"]
     assert summary["machine"] == "box-1c"
-    assert summary["status"] == "ok"
+    # the loop check may flag a round that the OS preempted between two calls on a busy machine: the
+    # record is still measured, and nothing but that check may flag it
+    assert summary["status"] in ("ok", "flagged"), summary["problems"]
+    assert all(p.startswith("loop check") for p in summary["problems"]), summary["problems"]
     assert summary["api_check_s"] > 0
     assert summary["api_convert_s"] > 0
     assert [r["when"] for r in tables["noise"]] == ["start", "end"]
