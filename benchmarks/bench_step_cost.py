@@ -1,6 +1,6 @@
 """Step cost: time per training step and per record, one test per (implementation, H, T, B), and
 jax-scan's fused train_epoch beside it. Asserts every loss finite and the loss of a fixed batch lower
-after the steps; in test mode (--benchmark-disable) also that the timed calls add up to the loop."""
+after the steps."""
 
 from __future__ import annotations
 

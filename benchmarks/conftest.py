@@ -78,7 +78,6 @@ class Bench:
         self.profile = PROFILES[config.getoption("--rnnbench-profile")]
         self.run_dir = run_dir
         self.machine = machine.machine_label()
-        self.strict = bool(config.getoption("benchmark_disable", False))  # test mode: a loop-check flag fails too
 
     def skip_unless_runnable(self, point) -> None:
         impl, device = getattr(point, "impl", None), getattr(point, "device", "cpu")
@@ -90,12 +89,12 @@ class Bench:
         return {"run_id": self.run_dir.name, "machine_label": self.machine}
 
     def keep(self, record) -> dict:
-        """Save the record, then fail on a wrong answer (and, in test mode, on a loop-check flag)."""
+        """Save the record, then fail on a wrong answer. A flag (the loop check on a round the OS preempted,
+        a point the quiet gate left loaded) says the machine was busy, not that the code is wrong: it is
+        kept in the record and fails nothing, so that a test run does not depend on the machine's load."""
         store.save_point(self.run_dir, record)
         checks = record.checks
         assert not checks["problems"], f"{record.point_id}: " + "; ".join(checks["problems"])
-        if self.strict:
-            assert not checks["flags"], f"{record.point_id}: " + "; ".join(checks["flags"])
         return record.summary
 
 
