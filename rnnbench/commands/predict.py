@@ -24,7 +24,6 @@ import numpy as np
 
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError
-from impls.registry import FRAMEWORKS
 from rnnbench.commands import arguments
 from rnnbench.data.dataset import tokenize
 from rnnbench.data.sources import BOM, read_text
@@ -52,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--impl",
         default="numpy-bptt",
-        help=f"implementation to run the model with: {', '.join(impls.IMPLS)} (default: %(default)s)",
+        help=f"implementation to run the model with: {', '.join(impls.names())} (default: %(default)s)",
     )
     add("--device", default="cpu", help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
     add(
@@ -123,11 +122,9 @@ def format_line(classes: list[str], probs: np.ndarray, top: int, text: str) -> s
 
 def predict(saved: SavedModel, records: list[str], impl: str = "numpy-bptt", device: str = "cpu", threads: int = 1):
     """(probabilities (N, C), unknown tokens, all tokens) of records under saved, run by impl."""
-    if impl not in impls.IMPLS:
-        raise InputError(f"unknown implementation {impl!r}; known: {', '.join(impls.IMPLS)}")
+    impls.registry.check_known(impl)
     if not impls.framework_installed(impl):
-        framework, extra = FRAMEWORKS[impl]
-        raise FrameworkUnavailableError(f"{impl} needs {framework}, which is not installed: pip install '{extra}'")
+        raise FrameworkUnavailableError(impls.unavailable_reason(impl))
     sequences, unknown, total = encode(saved, records)
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     need = resources.estimate(

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `rnnbench train`, one per TrainConfig field."""
     d = TrainConfig()
     add = parser.add_argument
-    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
+    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.names())} (default: %(default)s)")
     add(
         "--data",
         default=d.data,

@@ -19,7 +19,6 @@ import numpy as np
 
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
-from impls.registry import FRAMEWORKS
 from rnnbench import jsonio
 from rnnbench.data.dataset import Dataset, Split, Vocab, batches
 from rnnbench.training import resources
@@ -222,8 +221,7 @@ def train(
     """
     cfg.check()
     if not impls.framework_installed(cfg.impl):
-        framework, extra = FRAMEWORKS[cfg.impl]
-        raise FrameworkUnavailableError(f"{cfg.impl} needs {framework}, which is not installed: pip install '{extra}'")
+        raise FrameworkUnavailableError(impls.unavailable_reason(cfg.impl))
     if dataset is None:
         dataset = load_data(cfg)
     if len(dataset.train) == 0:
