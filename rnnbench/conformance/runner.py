@@ -50,7 +50,7 @@ def run_cases(
     for case in cases:
         try:
             case.run(impl_name)
-        except Exception as e:  # any error is that case's finding; the next case still runs
+        except Exception as e:  # noqa: BLE001 - any error is that case's finding; the next case still runs
             outcome = Outcome(case.id, case.group, False, _message(e))
         else:
             outcome = Outcome(case.id, case.group, True)
