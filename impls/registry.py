@@ -125,7 +125,7 @@ def load(name: str, config: ModelConfig, params: Params, device: str = "cpu", **
     _check_device(name, device)
     reason = unavailable_reason(name, device)
     if reason is not None:
-        raise FrameworkUnavailableError(reason)
+        raise (FrameworkUnavailableError if name in IMPLS else _plugins.PluginError)(reason)
     return implementation_class(name)(config, params, device=device, **options)
 
 
