@@ -23,25 +23,34 @@ class Packed:
         self.tokens, self.rec_start, self.labels, self.t_max = tokens, rec_start, labels, t_max
 
 
+def record_tokens(b: Batch) -> np.ndarray:
+    """Every record's first L_r tokens, back to back in record order (no copy when every record fills T)."""
+    if b.min_length == b.t_max:
+        return b.tokens.reshape(-1)
+    return b.tokens[np.arange(b.t_max)[None, :] < b.lengths[:, None]]
+
+
+def starts(lengths: np.ndarray) -> np.ndarray:
+    """(N,) lengths -> (N+1,) where each starts, and the end."""
+    out = np.empty(lengths.shape[0] + 1, dtype=np.int64)
+    out[0] = 0
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
 def pack(batches: list[Batch]) -> tuple[Packed, np.ndarray]:
     """Checked batches -> one Packed of all their records, and where each batch's records start (K+1,)."""
-    tokens, lengths = [], []
-    for b in batches:
-        if b.min_length == b.t_max:  # every record fills T: the tokens as they are
-            tokens.append(b.tokens.reshape(-1))
-        else:  # the first L_r tokens of each record, in record order
-            tokens.append(b.tokens[np.arange(b.t_max)[None, :] < b.lengths[:, None]])
-        lengths.append(b.lengths)
-    lengths_all = np.concatenate(lengths) if len(lengths) > 1 else lengths[0]
-    rec_start = np.zeros(lengths_all.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths_all, out=rec_start[1:])
-    batch_start = np.zeros(len(batches) + 1, dtype=np.int64)
-    np.cumsum([b.size for b in batches], out=batch_start[1:])
-    labels = np.concatenate([b.labels for b in batches]) if len(batches) > 1 else batches[0].labels
+    if len(batches) == 1:  # a training step: the call whose overhead B=1 measures
+        b = batches[0]
+        rec_start = np.array([0, b.max_length]) if b.size == 1 else starts(b.lengths)
+        return Packed(record_tokens(b), rec_start, b.labels, b.max_length), np.array([0, b.size])
     packed = Packed(
-        np.concatenate(tokens) if len(tokens) > 1 else tokens[0], rec_start, labels, max(b.max_length for b in batches)
+        np.concatenate([record_tokens(b) for b in batches]),
+        starts(np.concatenate([b.lengths for b in batches])),
+        np.concatenate([b.labels for b in batches]),
+        max(b.max_length for b in batches),
     )
-    return packed, batch_start
+    return packed, starts(np.array([b.size for b in batches]))
 
 
 class NumbaLoops(RNNImpl):
@@ -54,41 +63,40 @@ class NumbaLoops(RNNImpl):
         self.sizes = (V, H, C)
         self.relu = self.config.nonlinearity == "relu"
         o = kernels.offsets(V, H, C)
-        self.theta = np.empty(o[5], dtype=self.config.np_dtype)  # (P,): every parameter, kernels.py's layout
-        self.views = {
+        self.state = np.zeros((4, o[5]), dtype=self.config.np_dtype)  # theta, gradient, m, s: kernels.py
+        self.theta, self.grad = self.state[kernels.THETA], self.state[kernels.GRAD]
+        views = {
             "W_xh_T": self.theta[o[0] : o[1]].reshape(V, H),
             "W_hh": self.theta[o[1] : o[2]].reshape(H, H),
             "b_h": self.theta[o[2] : o[3]],
             "W_hy": self.theta[o[3] : o[4]].reshape(C, H),
             "b_y": self.theta[o[4] : o[5]],
         }
-        self.views["W_xh_T"][...] = params["W_xh"].T
+        views["W_xh_T"][...] = params["W_xh"].T
         for name in ("W_hh", "b_h", "W_hy", "b_y"):
-            self.views[name][...] = params[name]
-        self.grad = np.zeros_like(self.theta)
-        self.m = np.zeros_like(self.theta)  # momentum's v, or Adam's first moment
-        self.s = np.zeros_like(self.theta)  # Adam's second moment
-        self.steps = np.zeros(1, dtype=np.int64)
-        spec = self.optimizer
+            views[name][...] = params[name]
+        spec, clip = self.optimizer, self.clip
         if isinstance(spec, SGD):
-            self.opt = kernels.MOMENTUM if spec.momentum else kernels.SGD
-            self.hyper = np.array([spec.lr, spec.momentum, 0.0, 0.0, 0.0])
+            opt = kernels.MOMENTUM if spec.momentum else kernels.SGD
+            hyper = [spec.lr, spec.momentum, 0.0, 0.0, 0.0]
         else:
-            self.opt = kernels.ADAM
-            self.hyper = np.array([spec.lr, 0.0, spec.beta1, spec.beta2, spec.eps])
-        if isinstance(self.clip, ClipValue):
-            self.clip_kind, self.threshold = kernels.CLIP_VALUE, float(self.clip.value)
-        elif isinstance(self.clip, ClipNorm):
-            self.clip_kind, self.threshold = kernels.CLIP_NORM, float(self.clip.max_norm)
+            opt = kernels.ADAM
+            hyper = [spec.lr, 0.0, spec.beta1, spec.beta2, spec.eps]
+        if isinstance(clip, ClipValue):
+            clip_kind, threshold = kernels.CLIP_VALUE, clip.value
+        elif isinstance(clip, ClipNorm):
+            clip_kind, threshold = kernels.CLIP_NORM, clip.max_norm
         else:
-            self.clip_kind, self.threshold = kernels.NO_CLIP, 0.0
+            clip_kind, threshold = kernels.NO_CLIP, 0.0
+        self.ints = np.array([V, H, C, int(self.relu), opt, clip_kind, 0, 0], dtype=np.int64)  # SETTINGS_INT
+        self.floats = np.array([*hyper, threshold], dtype=np.float64)  # SETTINGS_FLOAT
 
     def _timed(self, kernel, *args):
         """kernel(*args), the call's seconds added to compile_seconds when it compiled a new signature."""
-        before = len(kernel.signatures)
+        before = len(kernel.overloads)  # (not .signatures, which costs more than a small step)
         started = time.perf_counter()
         out = kernel(*args)
-        if len(kernel.signatures) > before:
+        if len(kernel.overloads) > before:
             self.compile_seconds += time.perf_counter() - started
         return out
 
@@ -96,28 +104,9 @@ class NumbaLoops(RNNImpl):
         return pack([batch])
 
     def _train(self, packed: Packed, batch_start: np.ndarray) -> np.ndarray:
-        V, H, C = self.sizes
-        return self._timed(
-            kernels.train,
-            packed.tokens,
-            packed.rec_start,
-            packed.labels,
-            batch_start,
-            self.theta,
-            self.grad,
-            self.m,
-            self.s,
-            V,
-            H,
-            C,
-            self.relu,
-            self.opt,
-            self.hyper,
-            self.clip_kind,
-            self.threshold,
-            self.steps,
-            packed.t_max,
-        )
+        self.ints[7] = packed.t_max
+        args = (packed.tokens, packed.rec_start, packed.labels, batch_start, self.state, self.ints, self.floats)
+        return self._timed(kernels.train, *args)
 
     def _logits(self, batch: Batch) -> np.ndarray:
         packed, _ = pack([batch])

@@ -11,6 +11,9 @@ All parameters live in one flat vector theta (P,), in this order (the layout the
     b_y    (C,)
 
 so that the gradient g, the optimizer's state (m, s) and the update are each one vector and one loop.
+The four are the rows of one array, state (4, P): theta, g, m, s. The training kernel's settings are two
+small arrays, as a C program would pass two structs: ints (SETTINGS_INT) and floats (SETTINGS_FLOAT);
+fewer arguments make a cheaper call from Python, which is most of a small step.
 A batch is packed (impl.pack) as every record's own tokens back to back, with where each record starts:
 no padding is stored or read, so ragged batches need no mask. Every product has a contiguous inner loop:
 z_i = sum_j W_hh[i, j] h_j reads row i; the backward dh_j = sum_i dz_i W_hh[i, j] is a sum of rows.
@@ -26,6 +29,11 @@ import numpy as np
 SGD, MOMENTUM, ADAM = 0, 1, 2  # optimizer codes
 NO_CLIP, CLIP_VALUE, CLIP_NORM = 0, 1, 2  # clip codes
 CLIP_NORM_EPS = 1e-6  # impls.core.CLIP_NORM_EPS: torch.nn.utils.clip_grad_norm_'s
+THETA, GRAD, M, S = 0, 1, 2, 3  # rows of state
+# ints: V, H, C, relu (0/1), optimizer code, clip code, steps taken (Adam's t, advanced by train), T_max
+SETTINGS_INT = ("V", "H", "C", "relu", "optimizer", "clip", "steps", "t_max")
+# floats: lr, momentum, beta1, beta2, eps, clip threshold
+SETTINGS_FLOAT = ("lr", "momentum", "beta1", "beta2", "eps", "threshold")
 
 
 def offsets(V: int, H: int, C: int) -> tuple[int, int, int, int, int, int]:
@@ -144,8 +152,8 @@ def clip(g, kind, threshold):
 
 @numba.njit(cache=False)
 def update(theta, g, m, s, kind, hyper, step):
-    """One optimizer step (docs/DESIGN.md §3). hyper: lr, momentum, beta1, beta2, eps; step: the step's
-    number, from 1 (Adam's bias correction)."""
+    """One optimizer step (docs/DESIGN.md §3). hyper: SETTINGS_FLOAT (lr, momentum, beta1, beta2, eps);
+    step: the step's number, from 1 (Adam's bias correction)."""
     lr = hyper[0]
     if kind == SGD:
         for k in range(theta.shape[0]):
@@ -165,42 +173,24 @@ def update(theta, g, m, s, kind, hyper, step):
 
 
 @numba.njit(cache=False)
-def train(
-    tokens,
-    rec_start,
-    labels,
-    batch_start,
-    theta,
-    g,
-    m,
-    s,
-    V,
-    H,
-    C,
-    relu,
-    opt,
-    hyper,
-    clip_kind,
-    threshold,
-    steps,
-    t_max,
-):
+def train(tokens, rec_start, labels, batch_start, state, ints, floats):
     """One training step per batch (records batch_start[k]..batch_start[k+1]-1), in order: gradient of the
-    mean loss, clipping, update. steps: (1,) the optimizer's step count, advanced here. Returns each
-    batch's loss before its update, (K,) float64."""
+    mean loss, clipping, update. Returns each batch's loss before its update, (K,) float64."""
+    V, H, C, relu, opt, clip_kind, t_max = ints[0], ints[1], ints[2], ints[3] != 0, ints[4], ints[5], ints[7]
+    theta, g, m, s = state[THETA], state[GRAD], state[M], state[S]
     K = batch_start.shape[0] - 1
-    hs = np.empty((t_max + 1, H), dtype=theta.dtype)
-    logits = np.empty(C, dtype=theta.dtype)
-    dh = np.empty(H, dtype=theta.dtype)
-    dz = np.empty(H, dtype=theta.dtype)
+    hs = np.empty((t_max + 1, H), dtype=state.dtype)
+    logits = np.empty(C, dtype=state.dtype)
+    dh = np.empty(H, dtype=state.dtype)
+    dz = np.empty(H, dtype=state.dtype)
     losses = np.empty(K)
     for k in range(K):
         losses[k] = batch_grads(
             tokens, rec_start, labels, batch_start[k], batch_start[k + 1], theta, g, V, H, C, relu, hs, logits, dh, dz
         )
-        clip(g, clip_kind, threshold)
-        steps[0] += 1
-        update(theta, g, m, s, opt, hyper, steps[0])
+        clip(g, clip_kind, floats[5])
+        ints[6] += 1
+        update(theta, g, m, s, opt, floats, ints[6])
     return losses
 
 
