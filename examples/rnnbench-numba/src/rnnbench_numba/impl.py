@@ -23,11 +23,18 @@ class Packed:
         self.tokens, self.rec_start, self.labels, self.t_max = tokens, rec_start, labels, t_max
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """a, marked read-only like a Batch's own arrays: Numba types (and compiles for) a read-only array apart
+    from a writeable one, so every call passes tokens and labels the same way and compiles once."""
+    a.flags.writeable = False
+    return a
+
+
 def record_tokens(b: Batch) -> np.ndarray:
     """Every record's first L_r tokens, back to back in record order (no copy when every record fills T)."""
     if b.min_length == b.t_max:
         return b.tokens.reshape(-1)
-    return b.tokens[np.arange(b.t_max)[None, :] < b.lengths[:, None]]
+    return read_only(b.tokens[np.arange(b.t_max)[None, :] < b.lengths[:, None]])
 
 
 def starts(lengths: np.ndarray) -> np.ndarray:
@@ -45,9 +52,9 @@ def pack(batches: list[Batch]) -> tuple[Packed, np.ndarray]:
         rec_start = np.array([0, b.max_length]) if b.size == 1 else starts(b.lengths)
         return Packed(record_tokens(b), rec_start, b.labels, b.max_length), np.array([0, b.size])
     packed = Packed(
-        np.concatenate([record_tokens(b) for b in batches]),
+        read_only(np.concatenate([record_tokens(b) for b in batches])),
         starts(np.concatenate([b.lengths for b in batches])),
-        np.concatenate([b.labels for b in batches]),
+        read_only(np.concatenate([b.labels for b in batches])),
         max(b.max_length for b in batches),
     )
     return packed, starts(np.array([b.size for b in batches]))
