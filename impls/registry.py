@@ -48,10 +48,6 @@ def names() -> list[str]:
     return [*IMPLS, *(n for n in plugins() if n not in IMPLS)]
 
 
-def is_builtin(name: str) -> bool:
-    return name in IMPLS
-
-
 def _check_name(name: str) -> None:
     if name not in IMPLS and name not in plugins():
         raise InputError(f"unknown implementation {name!r}; known: {', '.join(names())}")

@@ -65,8 +65,8 @@ def make_sweep(args: argparse.Namespace, verdicts: dict[str, dict] | None = None
 
     names = gate.admitted(resolve_impls(args.impl, args.device), verdicts or {})
     if not names:
-        failed = (f"{gate.describe(n, v)}" for n, v in (verdicts or {}).items())
-        raise PlanError(f"no implementation left to measure: {'; '.join(failed)}")
+        refused = (gate.describe(n, v) for n, v in (verdicts or {}).items())
+        raise PlanError(f"no implementation left to measure: {'; '.join(refused)}")
     profile = PROFILES[args.profile].with_overrides(
         hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
     )
