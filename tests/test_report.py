@@ -441,9 +441,9 @@ def test_outside_implementations_close_the_report(tmp_path, monkeypatch):
     results.save_point(run, step_point("alpha", "numba-loops", 1))
     results.combine(run)
     origin = {"distribution": "rnnbench-numba", "version": "0.1.0"}
-    gate = {
-        "numba-loops": origin | {"checked": True, "passed": True, "cases": 120, "first_failure": None},
+    gate = {  # the one not measured first: its row lacks the columns of a measured call
         "numba-bug": origin | {"checked": True, "passed": False, "first_failure": "case[x]: grad W_hh: too far"},
+        "numba-loops": origin | {"checked": True, "passed": True, "cases": 120, "first_failure": None},
     }
     results.write_manifest(run, results.read_manifest(run) | {"gate": gate})
     text = build_report(run).read_text(encoding="utf-8")
@@ -455,4 +455,5 @@ def test_outside_implementations_close_the_report(tmp_path, monkeypatch):
     assert rows["numba-loops"]["check"] == "passed rnnbench check (120 cases)"
     assert rows["numba-bug"]["check"] == "not measured: failed rnnbench check at case[x]: grad W_hh: too far"
     assert rows["numba-bug"]["B=1"] == "-"
+    assert rows["numba-loops"]["threads"] == "1"
     assert "Outside implementations" not in build_report(make_run(tmp_path / "plain")).read_text(encoding="utf-8")

@@ -46,6 +46,8 @@ def section(run) -> str:
     found = rows(run)
     if not found:
         return ""
+    columns = list(dict.fromkeys(k for row in found for k in row))  # a row not measured has no threads column
+    found = [{k: row.get(k, "-") for k in columns} for row in found]
     text = (
         f"Implementations from other packages are timed only when they pass `rnnbench check` at the run's code "
         f"version ({DESIGN}). Per-record cost of one training call at B=1 ({sections.shape_text(run)}), in brackets its "
