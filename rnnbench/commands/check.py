@@ -70,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+    print(f"rnnbench check {args.name}: {len(runner.CASES)} conformance cases against numpy-bptt", flush=True)
     started = time.perf_counter()
     outcomes, verdict = runner.check(args.name, on_outcome=show)
-    seconds = time.perf_counter() - started
-    print(f"rnnbench check {args.name}: {len(outcomes)} cases in {seconds:.1f} s\n")
+    print(f"{len(outcomes)} run in {time.perf_counter() - started:.1f} s\n")
     print(runner.table(outcomes))
     failures = [o for o in outcomes if not o.passed]
     if failures:
