@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
+import sys
 from dataclasses import dataclass
 
 from impls.core import FrameworkUnavailableError
@@ -103,7 +104,14 @@ def refresh() -> None:
     discover.cache_clear()
 
 
-def load_class(plugin: Plugin, base: type) -> type:
+def rnn_impl() -> type | None:
+    """impls.RNNImpl if impls.base has been imported, else None. A plugin's class can only subclass it once
+    its module has imported it, so nothing here needs to import impls.base (which imports the registry)."""
+    base = sys.modules.get("impls.base")
+    return getattr(base, "RNNImpl", None)
+
+
+def load_class(plugin: Plugin) -> type:
     """Import the plugin's class; PluginError (one line) when it cannot be used."""
     if plugin.problem:
         raise PluginError(plugin.problem)
@@ -115,7 +123,8 @@ def load_class(plugin: Plugin, base: type) -> type:
     except Exception as e:  # whatever a foreign module raises on import is that plugin's problem alone
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise PluginError(f"plugin {plugin.describe()}: cannot import: {type(e).__name__}: {first}") from e
-    if not (isinstance(obj, type) and issubclass(obj, base)):
+    base = rnn_impl()
+    if not (isinstance(obj, type) and base is not None and issubclass(obj, base)):
         raise PluginError(f"plugin {plugin.describe()}: {plugin.target} is not a subclass of impls.RNNImpl")
     if getattr(obj, "name", None) != plugin.name:
         raise PluginError(

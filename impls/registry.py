@@ -129,9 +129,7 @@ def implementation_class(name: str) -> type:
     """The class of implementation `name`, its module imported (a plugin's: PluginError if it cannot be)."""
     _check_name(name)
     if name not in IMPLS:
-        from impls.base import RNNImpl
-
-        return _plugins.load_class(plugins()[name], RNNImpl)
+        return _plugins.load_class(plugins()[name])
     module_name, class_name = IMPLS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
@@ -141,6 +139,5 @@ def fuses_epoch(name: str) -> bool:
     what its class does for a plugin (its module imported)."""
     if name in IMPLS:
         return name in FUSED_EPOCH
-    from impls.base import RNNImpl
-
-    return implementation_class(name)._train_epoch is not RNNImpl._train_epoch
+    cls = implementation_class(name)  # an RNNImpl subclass: impls.base is imported now
+    return cls._train_epoch is not _plugins.rnn_impl()._train_epoch

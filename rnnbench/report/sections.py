@@ -433,7 +433,4 @@ def markdown(run, figures: dict) -> str:
         memory(run, figures),
     ]
     parts += [accuracy(run, figures), noise(run), machines(run, figures), checks(run)]
-    from rnnbench.report import outside  # the closing note: other packages' implementations, when the run has some
-
-    parts.append(outside.section(run))
     return "\n".join(p for p in parts if p)
