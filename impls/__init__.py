@@ -6,6 +6,8 @@
     loss = model.train_step(impls.Batch(tokens, lengths, labels))
 
 Importing this package imports NumPy only; a framework is imported when its implementation loads.
+`impls.names()` adds other packages' implementations (entry point group "rnnbench.impls") to the
+built-in ones of `impls.IMPLS`; they load the same way.
 """
 
 from impls.base import RNNImpl
@@ -37,6 +39,7 @@ from impls.registry import (
     device_present,
     framework_installed,
     load,
+    names,
     unavailable_reason,
 )
 
@@ -66,6 +69,7 @@ __all__ = [
     "framework_installed",
     "init_params",
     "load",
+    "names",
     "unavailable_reason",
     "validate_params",
 ]

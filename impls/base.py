@@ -37,6 +37,8 @@ class RNNImpl(abc.ABC):
     """
 
     name: ClassVar[str]  # the registry name, e.g. "numpy-bptt"
+    # Where an outside implementation runs (a built-in one's are impls.DEVICES[name]).
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
     # Wall seconds spent in calls that traced and compiled (JIT implementations count it; others stay 0).
     compile_seconds: float = 0.0
 
@@ -52,8 +54,9 @@ class RNNImpl(abc.ABC):
     ) -> None:
         if not isinstance(config, ModelConfig):
             raise InputError(f"config must be an impls.ModelConfig, got {type(config).__name__}")
-        if device not in DEVICES[self.name]:
-            raise InputError(f"unknown device {device!r} for {self.name}; it runs on: {', '.join(DEVICES[self.name])}")
+        devices = DEVICES.get(self.name, self.devices)
+        if device not in devices:
+            raise InputError(f"unknown device {device!r} for {self.name}; it runs on: {', '.join(devices)}")
         optimizer = SGD() if optimizer is None else optimizer
         if not isinstance(optimizer, (SGD, Adam)):
             raise InputError(f"optimizer must be impls.SGD or impls.Adam, got {type(optimizer).__name__}")

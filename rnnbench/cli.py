@@ -10,6 +10,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rnnbench.commands.train", "train one implementation on a data set and report accuracy per epoch"),
     "predict": ("rnnbench.commands.predict", "label new text with a model that `train --out DIR` wrote"),
+    "check": ("rnnbench.commands.check", "run the conformance cases on one implementation; exit 0 when all pass"),
     "bench": ("rnnbench.commands.bench", "run the benchmark suite (step cost sweep, accuracy per second)"),
     "report": ("rnnbench.commands.report", "turn a benchmark run into report.md with tables and plots"),
     "compare": ("rnnbench.commands.compare", "compare two benchmark runs; non-zero exit on regression"),

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import impls
+from impls import plugins as plugin_discovery
 
 # equinox's habit: make JAX raise on silent rank promotion. Read by jax at import; jax is not imported here.
 os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
@@ -26,6 +27,16 @@ def impl_name(request) -> str:
     if reason:
         pytest.skip(reason)
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def builtin_implementations_only(monkeypatch):
+    """The tests see the built-in implementations only, whatever other packages are installed here; the
+    tests of outside implementations give their own entry points (tests/test_plugins.py)."""
+    monkeypatch.setattr(plugin_discovery, "entry_points", list)
+    plugin_discovery.refresh()
+    yield
+    plugin_discovery.refresh()
 
 
 def pytest_report_header() -> list[str]:

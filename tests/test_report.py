@@ -428,3 +428,32 @@ def test_cli_names_a_missing_run(tmp_path, capsys):
 
     assert cli.main(["report", "nothing-here", "--results-dir", str(tmp_path)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("report_deps")
+def test_outside_implementations_close_the_report(tmp_path, monkeypatch):
+    """An outside implementation the gate let through: its B=1 cost beside the C baseline's of the same run;
+    one it kept out: not measured, with its first failing case (docs/DESIGN.md §9)."""
+    from rnnbench.report import build_report
+
+    run = make_run(tmp_path / "run")
+    monkeypatch.setitem(STEP_COST, "numba-loops", (3e-6, 1e-6))
+    store.save_point(run, step_point("alpha", "numba-loops", 1))
+    store.combine(run)
+    origin = {"distribution": "rnnbench-numba", "version": "0.1.0"}
+    gate = {  # the one not measured first: its row lacks the columns of a measured call
+        "numba-bug": origin | {"checked": True, "passed": False, "first_failure": "case[x]: grad W_hh: too far"},
+        "numba-loops": origin | {"checked": True, "passed": True, "cases": 120, "first_failure": None},
+    }
+    store.write_manifest(run, store.read_manifest(run) | {"gate": gate})
+    text = build_report(run).read_text(encoding="utf-8")
+    assert headings(text)[-1] == "Outside implementations"
+    rows = {r["implementation"]: r for r in table_after(text, "Outside implementations")}
+    mine, theirs = 4e-6, baseline_cost("alpha", 1)
+    assert rows["numba-loops"]["B=1"] == f"{fmt_time(mine)} ({fmt_times(mine / theirs)})"
+    assert rows["numba-loops"]["C baseline, B=1"] == fmt_time(theirs)
+    assert rows["numba-loops"]["check"] == "passed rnnbench check (120 cases)"
+    assert rows["numba-bug"]["check"] == "not measured: failed rnnbench check at case[x]: grad W_hh: too far"
+    assert rows["numba-bug"]["B=1"] == "-"
+    assert rows["numba-loops"]["threads"] == "1"
+    assert "Outside implementations" not in build_report(make_run(tmp_path / "plain")).read_text(encoding="utf-8")

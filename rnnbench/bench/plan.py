@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rnnbench import machine
-from rnnbench.bench import executors
+from rnnbench.bench import executors, gate
 from rnnbench.bench import points as pts
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
@@ -39,6 +39,7 @@ class Plan:
     set_aside: list[str] = field(default_factory=list)  # per unreadable point file: what it was and what became of it
     jobs: list[executors.ShardJob] = field(default_factory=list)
     execution: executors.ExecutorOptions = field(default_factory=executors.ExecutorOptions)
+    gate: dict[str, dict] = field(default_factory=dict)  # outside implementation -> its check's verdict (gate.py)
 
 
 def group_of(spec: WorkerSpec) -> pts.WorkerGroup:
@@ -59,10 +60,13 @@ def resolve_impls(names: list[str] | None, device: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def make_sweep(args: argparse.Namespace) -> pts.Sweep:
+def make_sweep(args: argparse.Namespace, verdicts: dict[str, dict] | None = None) -> pts.Sweep:
     import impls
 
-    names = resolve_impls(args.impl, args.device)
+    names = gate.admitted(resolve_impls(args.impl, args.device), verdicts or {})
+    if not names:
+        refused = (gate.describe(n, v) for n, v in (verdicts or {}).items())
+        raise PlanError(f"no implementation left to measure: {'; '.join(refused)}")
     profile = PROFILES[args.profile].with_overrides(
         hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
     )
@@ -71,7 +75,7 @@ def make_sweep(args: argparse.Namespace) -> pts.Sweep:
         profile=profile,
         threads=tuple(args.threads),
         device=args.device,
-        fused=tuple(n for n in names if n in impls.FUSED_EPOCH),
+        fused=tuple(n for n in names if impls.registry.fuses_epoch(n)),
         sweep=not args.skip_sweep,
         accuracy=not args.skip_accuracy,
     )
@@ -217,9 +221,13 @@ def make_plan(args: argparse.Namespace) -> Plan:
     execution = execution_options(args)
     if label is None and execution.name != "slurm":  # a SLURM job takes the label of its node
         label = machine.machine_label()
-    sweep = make_sweep(args)
+    checking = not getattr(args, "no_check", False)
+    verdicts = gate.judge(resolve_impls(args.impl, args.device), args.results_dir, checking)
+    sweep = make_sweep(args, verdicts)
     everything = pts.all_points(sweep)
     run_dir = run_folder(args, sweep)
+    if verdicts:  # what the gate decided, beside the sweep it let through
+        store.write_manifest(run_dir, store.read_manifest(run_dir) | {"gate": verdicts})
     if (execution.name != "here" or execution.jobs > 1) and not args.resume:  # --resume keeps the jobs
         store.write_manifest(run_dir, store.read_manifest(run_dir) | {"execution": asdict(execution)})
     execution = resumed_jobs(args, run_dir, execution)
@@ -247,4 +255,4 @@ def make_plan(args: argparse.Namespace) -> Plan:
         for path, reason, target in unreadable
     ]
     specs = [spec for job in jobs for spec in job.specs]
-    return Plan(sweep, label, shard, run_dir, specs, already_done, set_aside, jobs, execution)
+    return Plan(sweep, label, shard, run_dir, specs, already_done, set_aside, jobs, execution, verdicts)

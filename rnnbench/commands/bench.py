@@ -12,6 +12,9 @@ examples:
   rnnbench bench --impl numpy-bptt,jax-scan --hidden 64 --batch-sizes 1,8,64 --skip-accuracy
   rnnbench bench --profile full --threads 1,2
   rnnbench bench --run-id 20250101-120000-4211b91 --resume
+  rnnbench bench --impl numba-loops,numpy-bptt --batch-sizes 1 --skip-accuracy
+                                                    another package's implementation beside ours: timed only
+                                                    when it passes `rnnbench check` at this code version
   rnnbench bench --shard 1/2 --machine alpha        this machine's half of the sweep
   rnnbench bench --executor local --jobs 2          two shards at once, as jobs on this machine
   rnnbench bench --profile full --executor slurm --jobs 8 --slurm-partition cpu --slurm-time 2:00:00
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnbench.bench import executors, plan, stopping
+from rnnbench.bench import executors, gate, plan, stopping
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.progress import PointFiles, Progress
 from rnnbench.commands import arguments
@@ -135,6 +138,11 @@ def _run_arguments(add: Callable[..., object]) -> None:
         help=f"each SLURM job's time limit: minutes, H:MM:SS or D-HH:MM:SS (default: {executors.DEFAULT_SLURM_TIME_MIN})",
     )
     add(
+        "--no-check",
+        action="store_true",
+        help="time other packages' implementations without their conformance check (development; the run says so)",
+    )
+    add(
         "--report",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -172,6 +180,7 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
     if sweep.device != "cpu":
         words += ["--device", sweep.device]
     words += ["--skip-sweep"] * (not sweep.sweep) + ["--skip-accuracy"] * (not sweep.accuracy)
+    words += ["--no-check"] * bool(getattr(args, "no_check", False))
     if args.machine:
         words += ["--machine", p.machine]
     if p.shard:
@@ -263,6 +272,8 @@ def _run(args: argparse.Namespace) -> int:
         return stopping.exit_status(stopping.signal_of(e))
     run_dir, specs = p.run_dir, p.specs
     tally = Tally(already_done=p.already_done, set_aside=p.set_aside)
+    for name, verdict in p.gate.items():
+        print(gate.describe(name, verdict))
     for what in p.set_aside:
         print(f"unreadable point file {what}")
     todo = sum(len(s.point_ids) for s in specs)

@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--impl",
         default="numpy-bptt",
-        help=f"implementation to run the model with: {', '.join(impls.IMPLS)} (default: %(default)s)",
+        help=f"implementation to run the model with: {', '.join(impls.names())} (default: %(default)s)",
     )
     add("--device", default="cpu", help="device: cpu, or cuda for the torch implementations (default: %(default)s)")
     add(

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _data_arguments(add: Callable[..., object], d: TrainConfig) -> None:
     """--impl, then what is trained on: --data, its splits, tokens (and, in _run_arguments, --max-len)."""
-    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.IMPLS)} (default: %(default)s)")
+    add("--impl", default=d.impl, help=f"implementation: {', '.join(impls.names())} (default: %(default)s)")
     add(
         "--data",
         default=d.data,

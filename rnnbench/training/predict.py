@@ -42,8 +42,7 @@ def probabilities(model: impls.RNNImpl, sequences: list[np.ndarray]) -> np.ndarr
 
 def predict(saved: SavedModel, records: list[str], impl: str = "numpy-bptt", device: str = "cpu", threads: int = 1):
     """(probabilities (N, C), unknown tokens, all tokens) of records under saved, run by impl."""
-    if impl not in impls.IMPLS:
-        raise InputError(f"unknown implementation {impl!r}; known: {', '.join(impls.IMPLS)}")
+    impls.registry.check_known(impl)
     require_framework(impl)
     sequences, unknown, total = encode(saved, records)
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)

@@ -19,7 +19,6 @@ import numpy as np
 
 import impls
 from impls import Batch, FrameworkUnavailableError, InputError, NonFiniteLossError
-from impls.registry import FRAMEWORKS
 from rnnbench import jsonio
 from rnnbench.data.dataset import Dataset, Vocab, batches
 from rnnbench.training import resources
@@ -80,8 +79,7 @@ class TrainResult:
 def require_framework(impl: str) -> None:
     """FrameworkUnavailableError, naming what to install, when impl's framework is missing."""
     if not impls.framework_installed(impl):
-        framework, extra = FRAMEWORKS[impl]
-        raise FrameworkUnavailableError(f"{impl} needs {framework}, which is not installed: pip install '{extra}'")
+        raise FrameworkUnavailableError(impls.unavailable_reason(impl))
 
 
 def memory_estimate(cfg: TrainConfig, dataset: Dataset) -> resources.MemoryEstimate:
