@@ -49,9 +49,12 @@ def tests(session: nox.Session, framework: str) -> None:
 
 @nox.session(python=PYTHON)
 def tests_all(session: nox.Session) -> None:
-    """Every framework at once: the full cross-framework conformance, and each benchmark run once as a test."""
+    """Every framework at once: the full cross-framework conformance, each benchmark run once as a test, and
+    the example plugin (examples/rnnbench-numba) through `rnnbench check` and the gate."""
     install_with(session, "all", "test")
-    session.run("pytest", "tests", "benchmarks", "--benchmark-disable", *session.posargs, env=JAX_CACHE)
+    session.install("numba>=0.59")  # the example plugin's own dependency, not rnnbench's
+    tests = ["tests", "benchmarks", "examples/rnnbench-numba/tests"]
+    session.run("pytest", *tests, "--benchmark-disable", *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON, default=False)
