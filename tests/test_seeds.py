@@ -77,9 +77,7 @@ def test_a_seed_that_never_reaches_the_target_is_counted_as_never():
 def test_a_median_seed_that_never_reaches_it_makes_the_median_not_reached():
     (a,) = seeded(("jax-scan", 1, 0, 1.0, None), ("jax-scan", 1, 1, 1.0, None), ("jax-scan", 1, 2, 1.0, 4))
     assert a["time_to_target"] == seeds.MedianInterval(math.inf, 4.0, math.inf, 0.75, 3)
-    from rnnbench.report.sections import over_seeds
-
-    assert over_seeds(a["time_to_target"], "s") == "not reached [4, never]"
+    assert seeds.describe(a["time_to_target"], "s") == "not reached [4, never]"
     assert seeds.fastest_two([a, a], "time_to_target") is None
 
 
@@ -159,3 +157,24 @@ def test_the_report_names_a_ranking_only_when_the_seeds_tell_them_apart(tmp_path
     assert ("ahead of" in finding) == (wording != "no difference found at 3 seeds")
     assert f"| {n} ({n} reached) |" in text
     assert (tmp_path / "plots" / "accuracy.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("b_seconds", "verdict"),
+    [
+        ([1.1, 0.8, 1.3, 0.95, 1.05], "no difference found at 5 seeds"),
+        ([0.1, 0.11, 0.12, 0.13, 0.14], "faster"),
+        ([9.0, 9.1, 9.2, 9.3, None], "slower"),  # one seed of B never reaches the target: counted, not dropped
+    ],
+)
+def test_compare_judges_time_to_target_per_configuration_over_seeds(tmp_path, capsys, b_seconds, verdict):
+    from rnnbench.cli import main
+
+    a_seconds = [1.0, 1.2, 0.9, 1.1, 1.05]
+    write_run(tmp_path / "a", [("numpy-bptt", 32, k, s, 2) for k, s in enumerate(a_seconds)])
+    write_run(tmp_path / "b", [("numpy-bptt", 32, k, s or 1.0, 2 if s else None) for k, s in enumerate(b_seconds)])
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--target-accuracy", str(TARGET)]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "numpy-bptt" in line]
+    assert line.endswith(f": {verdict}"), out
+    assert "time to target accuracy 0.500" in out

@@ -4,8 +4,7 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 
 from __future__ import annotations
 
-import math
-
+from rnnbench.report import seeded
 from rnnbench.runs import analysis, seeds
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
@@ -232,12 +231,13 @@ def accuracy(run, figures) -> str:
     rows = [
         where(run, a)
         | {"B": a["batch"], "seeds": f"{len(a['seeds'])} ({a['reached']} reached)"}
-        | _seed_medians(run, a)
+        | {"lr": f"{a['lr']:.3g}", "records/s": fmt_num(a["records_per_second"], ",.0f")}
+        | {"compile": f"{a['compile_seconds']:.3g} s"}
         | {
-            "to target": over_seeds(a["time_to_target"], "s"),
-            "to target, compilation excluded": over_seeds(a["time_to_target_steady"], "s"),
-            "epochs to target": over_seeds(a["epochs_to_target"], "epochs"),
-            "final accuracy": over_seeds(a["final_val_accuracy"], ""),
+            "to target": seeds.describe(a["time_to_target"], "s"),
+            "to target, compilation excluded": seeds.describe(a["time_to_target_steady"], "s"),
+            "epochs to target": seeds.describe(a["epochs_to_target"], "epochs"),
+            "final accuracy": seeds.describe(a["final_val_accuracy"], ""),
         }
         for a in ordered(run.seeded)
     ]
@@ -251,27 +251,6 @@ def accuracy(run, figures) -> str:
         "'not reached', the interval open-ended.\n"
     )
     return section("Accuracy per second", text, figure(figures, "accuracy"), md_table(rows))
-
-
-def _seed_medians(run, a: dict) -> dict:
-    """The learning rate, records/s and compile seconds of a configuration: the median over its seeds."""
-    import statistics
-
-    runs = [r for r in run.accuracy if all(r[k] == a[k] for k in seeds.RUN_KEY)]
-    speed = [r["records_per_second"] for r in runs if r["records_per_second"] is not None]
-    return {
-        "lr": f"{runs[0]['lr']:.3g}",
-        "records/s": fmt_num(statistics.median(speed) if speed else None, ",.0f"),
-        "compile": f"{statistics.median(r['compile_seconds'] for r in runs):.3g} s",
-    }
-
-
-def over_seeds(m: seeds.MedianInterval, unit: str) -> str:
-    """ "0.127 s [0.110, 0.150]": a median with its interval; "not reached", "never" for a seed that
-    never reached the target; the median alone for one seed."""
-    value = lambda x: "never" if math.isinf(x) else f"{x:.3g}"
-    median = "not reached" if math.isinf(m.median) else f"{m.median:.3g}{' ' + unit if unit else ''}"
-    return median if m.n == 1 else f"{median} [{value(m.low)}, {value(m.high)}]"
 
 
 def noise(run) -> str:
@@ -400,7 +379,7 @@ def findings(run) -> list[str]:
             + "."
         )
     if run.accuracy:
-        out.append(_accuracy_finding(run))
+        out.append(seeded.accuracy_finding(run, label))
     if api := [c for c in main if c["api_share"] is not None]:
         c = max(api, key=lambda c: c["api_share"])
         s = c["smallest"]
@@ -432,56 +411,6 @@ def findings(run) -> list[str]:
     if threads := _threads_finding(here):
         out.append(threads)
     return out[:10]
-
-
-def _accuracy_finding(run) -> str:
-    """Which configuration reaches the target first, named only when Mann-Whitney U on the per-seed times
-    finds it apart from the runner-up (rnnbench.runs.seeds); with compilation and without."""
-    wall = seeds.fastest_two(run.seeded, "time_to_target")
-    if wall is None:
-        return f"No training run reaches the target accuracy {run.target:.3f} at the median of its seeds."
-    text = _ranking_text(wall, f"the target accuracy {run.target:.3f}")
-    steady = seeds.fastest_two(run.seeded, "time_to_target_steady")
-    if steady is not None and (steady.first is not wall.first or steady.second is not wall.second):
-        text += "; without compilation, " + _ranking_text(steady, "it")
-    return text + "." + _per_record_text(run)
-
-
-def _ranking_text(r: seeds.Ranking, target: str) -> str:
-    """ "X at B=32 reaches <target> first, median 0.12 s [..] over 5 seeds, ahead of Y at B=1 (0.3 s [..];
-    Mann-Whitney p = 0.008)", or when the seeds do not tell the two apart: "X (..) and Y (..) are the
-    fastest to <target>: no difference found at 3 seeds (Mann-Whitney p = 0.7)"."""
-    a, b = r.first, r.second
-    ma, mb = over_seeds(a[r.measure], "s"), over_seeds(b[r.measure], "s")
-    name = lambda c: f"{label(c)} at B={c['batch']}"
-    if r.differ:
-        return (
-            f"{name(a)} reaches {target} first, median {ma} over {r.n} seeds, ahead of {name(b)} ({mb}; "
-            f"Mann-Whitney p = {r.p_value:.2g})"
-        )
-    return (
-        f"{name(a)} ({ma}) and {name(b)} ({mb}) are the fastest to {target}: no difference found at {r.n} seeds "
-        f"(Mann-Whitney p = {r.p_value:.2g})"
-    )
-
-
-def _per_record_text(run) -> str:
-    """Per-record SGD (B=1) against the fastest minibatch of the same call: epochs and seconds to target."""
-    ones = {(a["machine"], a["threads"], label(a)): a for a in run.seeded if a["batch"] == 1}
-    pairs = [
-        (ones[(a["machine"], a["threads"], label(a))], a)
-        for a in run.seeded
-        if a["batch"] > 1 and (a["machine"], a["threads"], label(a)) in ones
-    ]
-    pairs = [p for p in pairs if math.isfinite(p[1]["time_to_target"].median)]
-    if not pairs:
-        return ""
-    one, mini = min(pairs, key=lambda p: p[1]["time_to_target"].median)
-    return (
-        f" Per-record SGD ({label(one)}, B=1) needs {over_seeds(one['epochs_to_target'], 'epochs')} to the target "
-        f"and {over_seeds(one['time_to_target'], 's')}; at B={mini['batch']}, "
-        f"{over_seeds(mini['epochs_to_target'], 'epochs')} and {over_seeds(mini['time_to_target'], 's')}."
-    )
 
 
 def _threads_finding(here) -> str | None:

@@ -70,6 +70,14 @@ def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> 
     return MedianInterval(median, x[k - 1], x[n - k], max(0.0, cover(k)), n)
 
 
+def describe(m: MedianInterval, unit: str) -> str:
+    """ "0.127 s [0.11, 0.15]": a median with its interval; "not reached" for a median seed, "never" for
+    an end of the interval, that never reached the target; the median alone for one seed."""
+    value = lambda x: "never" if math.isinf(x) else f"{x:.3g}"
+    median = "not reached" if math.isinf(m.median) else f"{m.median:.3g}{' ' + unit if unit else ''}"
+    return median if m.n == 1 else f"{median} [{value(m.low)}, {value(m.high)}]"
+
+
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided Mann-Whitney U p-value of two sets of per-seed values (inf allowed); 1.0 when every
     value is the same (nothing to tell apart)."""
@@ -86,6 +94,10 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     return p if math.isfinite(p) else 1.0
 
 
+def _measured(rows: list[dict], column: str) -> list[float]:
+    return [r[column] for r in rows if r[column] is not None]
+
+
 def _never(value: float | None) -> float:
     return math.inf if value is None else float(value)
 
@@ -93,7 +105,10 @@ def _never(value: float | None) -> float:
 def over_seeds(runs: Iterable[dict]) -> list[dict]:
     """Per configuration (RUN_KEY) of analysis.accuracy_runs rows: seeds (sorted), reached (how many seeds
     reached the target), and a MedianInterval of time_to_target, time_to_target_steady, epochs_to_target
-    (inf for a seed that never reached it) and final_val_accuracy; per_seed: those values seed by seed."""
+    (inf for a seed that never reached it) and final_val_accuracy; per_seed: those values seed by seed;
+    lr, and the median over seeds of records_per_second and compile_seconds."""
+    import statistics
+
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
         groups[tuple(r[k] for k in RUN_KEY)].append(r)
@@ -108,6 +123,11 @@ def over_seeds(runs: Iterable[dict]) -> list[dict]:
                 "seeds": [r["seed"] for r in rows],
                 "reached": sum(r["time_to_target"] is not None for r in rows),
                 "per_seed": per_seed,
+                "lr": rows[0]["lr"],
+                "records_per_second": statistics.median(speed)
+                if (speed := _measured(rows, "records_per_second"))
+                else None,
+                "compile_seconds": statistics.median(r["compile_seconds"] for r in rows),
             }
             | {m: median_interval(v) for m, v in per_seed.items()}
         )
