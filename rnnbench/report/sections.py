@@ -232,7 +232,7 @@ def accuracy(run, figures) -> str:
         where(run, a)
         | {"B": a["batch"], "seeds": f"{len(a['seeds'])} ({a['reached']} reached)"}
         | {"lr": f"{a['lr']:.3g}", "records/s": fmt_num(a["records_per_second"], ",.0f")}
-        | {"compile": f"{a['compile_seconds']:.3g} s"}
+        | {"compile": seeds.describe(a["compile_seconds"], "s")}
         | {
             "to target": seeds.describe(a["time_to_target"], "s"),
             "to target, compilation excluded": seeds.describe(a["time_to_target_steady"], "s"),
@@ -248,7 +248,8 @@ def accuracy(run, figures) -> str:
         "over seeds (initialisation and shuffling) [the order-statistic interval of the median, which covers it "
         f"with probability {' or '.join(fmt_pct(100 * c) for c in coverage)}; below 6 seeds no interval reaches 95%, "
         "so this is the range of the seeds]. A seed that never reaches the target counts as never: the median can be "
-        "'not reached', the interval open-ended.\n"
+        "'not reached', the interval open-ended. A worker compiles once per shape for all its seeds (compiled functions "
+        "are cached per process), so with compilation only its first seed pays it.\n"
     )
     return section("Accuracy per second", text, figure(figures, "accuracy"), md_table(rows))
 

@@ -105,14 +105,14 @@ def _never(value: float | None) -> float:
 def over_seeds(runs: Iterable[dict]) -> list[dict]:
     """Per configuration (RUN_KEY) of analysis.accuracy_runs rows: seeds (sorted), reached (how many seeds
     reached the target), and a MedianInterval of time_to_target, time_to_target_steady, epochs_to_target
-    (inf for a seed that never reached it) and final_val_accuracy; per_seed: those values seed by seed;
-    lr, and the median over seeds of records_per_second and compile_seconds."""
+    (inf for a seed that never reached it), final_val_accuracy and compile_seconds; per_seed: those values
+    seed by seed; lr, and the median over seeds of records_per_second."""
     import statistics
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
         groups[tuple(r[k] for k in RUN_KEY)].append(r)
-    measures = ("time_to_target", "time_to_target_steady", "epochs_to_target", "final_val_accuracy")
+    measures = ("time_to_target", "time_to_target_steady", "epochs_to_target", "final_val_accuracy", "compile_seconds")
     out = []
     for key, rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r["seed"])
@@ -127,7 +127,6 @@ def over_seeds(runs: Iterable[dict]) -> list[dict]:
                 "records_per_second": statistics.median(speed)
                 if (speed := _measured(rows, "records_per_second"))
                 else None,
-                "compile_seconds": statistics.median(r["compile_seconds"] for r in rows),
             }
             | {m: median_interval(v) for m, v in per_seed.items()}
         )
