@@ -178,3 +178,14 @@ def test_compare_judges_time_to_target_per_configuration_over_seeds(tmp_path, ca
     (line,) = [line for line in out.splitlines() if "numpy-bptt" in line]
     assert line.endswith(f": {verdict}"), out
     assert "time to target accuracy 0.500" in out
+
+
+def test_merging_runs_of_other_seeds_gives_every_seed(tmp_path):
+    """Seeds 0-2 in one run and 3-4 in another (e.g. measured on two days): the merged run holds all five."""
+    from rnnbench.runs.merge import merge
+
+    write_run(tmp_path / "a", [("numpy-bptt", 32, k, 1.0, 2) for k in range(3)])
+    write_run(tmp_path / "b", [("numpy-bptt", 32, k, 1.0, 2) for k in range(3, 5)])
+    target, _ = merge(["a", "b"], "both", tmp_path)
+    (a,) = seeds.over_seeds(analysis.accuracy_runs(store.tables(target)["accuracy"], TARGET))
+    assert a["seeds"] == [0, 1, 2, 3, 4]
