@@ -39,8 +39,19 @@ def test_the_sides_alternate_which_goes_first_from_worker_to_worker(tmp_path):
     assert order == [("a", "p"), ("b", "p"), ("b", "q"), ("a", "q"), ("a", "r"), ("b", "r")]
 
 
-def test_a_revision_against_a_folder_measures_both_and_compares_them(tmp_path):
-    done = run_ab(tmp_path, "HEAD", str(machine.REPO_ROOT), "--run-id", "x")
+@pytest.fixture
+def head_checkout(tmp_path):
+    """A folder holding a checkout of HEAD (both sides run HEAD's worker: uncommitted changes to the
+    worker's spec in this tree would make the two sides' workers disagree)."""
+    folder = tmp_path / "head"
+    git = ["git", "-C", str(machine.REPO_ROOT), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(folder), "HEAD"], check=True, capture_output=True)
+    yield folder
+    subprocess.run([*git, "remove", "--force", str(folder)], check=False, capture_output=True)
+
+
+def test_a_revision_against_a_folder_measures_both_and_compares_them(tmp_path, head_checkout):
+    done = run_ab(tmp_path, "HEAD", str(head_checkout), "--run-id", "x")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "Traceback" not in out

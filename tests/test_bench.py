@@ -29,6 +29,7 @@ EXAMPLES = [
     points.PeakPoint(1),
     points.PeakPoint(4, "s1of2"),
     points.AccuracyPoint("torch-autograd", 32, 1),
+    points.AccuracyPoint("jax-scan", 1, 2, "cuda:1", 4),
 ]
 
 
@@ -85,11 +86,22 @@ def test_machine_label_is_a_valid_name_and_not_the_host():
     assert f"-{machine.cpu()['usable_cores']}c" in label
 
 
+def test_an_accuracy_id_from_before_seeds_is_seed_0():
+    assert points.parse_point_id("accuracy-numpy-bptt-cpu-t1-B32") == points.AccuracyPoint("numpy-bptt", 32, 1)
+
+
+def test_accuracy_points_run_every_batch_size_at_a_seed_before_the_next_seed():
+    sweep = points.Sweep(("numpy-bptt", "jax-scan"), replace(TEST, acc_seeds=3), threads=(1,), sweep=False)
+    got = [(p.impl, p.seed, p.batch) for p in points.all_points(sweep)]
+    assert got[:6] == [("numpy-bptt", s, b) for s in range(3) for b in TEST.acc_batch_sizes]
+    assert len(got) == len(set(got)) == 2 * 3 * len(TEST.acc_batch_sizes)
+
+
 @pytest.fixture(scope="module")
 def worker_run(tmp_path_factory):
     """One worker process (numpy-bptt, threads 1) over a step point and an accuracy point."""
     run_dir = tmp_path_factory.mktemp("runs") / "w"
-    ids = ("step-numpy-bptt-cpu-t1-H16-T4-B8", "accuracy-numpy-bptt-cpu-t1-B16")
+    ids = ("step-numpy-bptt-cpu-t1-H16-T4-B8", "accuracy-numpy-bptt-cpu-t1-B16-s1")
     spec = WorkerSpec(str(run_dir), "w", "box-1c", "numpy-bptt", 1, "cpu", vars(TEST), ids)
     path = run_dir.parent / "spec.json"
     path.write_text(spec.to_json(), encoding="utf-8")
@@ -127,6 +139,7 @@ def test_worker_records_follow_the_schema(worker_run):
     assert all(p.startswith("loop check") for p in summary["problems"]), summary["problems"]
     assert summary["api_check_s"] > 0
     assert summary["api_convert_s"] > 0
+    assert {(r["point_id"], r["seed"]) for r in tables["accuracy"]} == {("accuracy-numpy-bptt-cpu-t1-B16-s1", 1)}
     assert [r["when"] for r in tables["noise"]] == ["start", "end"]
     assert all(r["sentinel_s"] > 0 for r in tables["noise"])
     assert store.load_environment(run_dir)["box-1c"][-1]["threads_setting"] == 1

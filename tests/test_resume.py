@@ -24,6 +24,7 @@ from signalled import HeldRun
 
 from rnnbench import machine
 from rnnbench.bench import plan
+from rnnbench.bench.profiles import PROFILES
 from rnnbench.cli import build_parser
 from rnnbench.runs import store
 
@@ -197,6 +198,44 @@ def test_resuming_after_the_code_or_libraries_changed_is_refused_unless_forced(r
     assert measured_files(run_copy) == before
     forced = bench(run_copy.parent, run_copy.name, "--resume", "--force")
     assert forced.returncode == 0, output(forced)
+
+
+def accuracy_ids(seeds: range) -> set[str]:
+    return {f"accuracy-numpy-bptt-cpu-t1-B{b}-s{s}" for b in PROFILES["test"].acc_batch_sizes for s in seeds}
+
+
+def test_the_accuracy_points_run_once_per_seed(complete_run):
+    seeds = range(PROFILES["test"].acc_seeds)
+    assert {p for p in measured_files(complete_run) if p.startswith("accuracy-")} == accuracy_ids(seeds)
+    rows = store.tables(complete_run)["accuracy"]
+    assert {(r["point_id"], r["seed"]) for r in rows} == {(i, int(i[-1])) for i in accuracy_ids(seeds)}
+
+
+def test_resume_measures_only_the_seed_that_is_missing(run_copy):
+    missing = f"accuracy-numpy-bptt-cpu-t1-B16-s{PROFILES['test'].acc_seeds - 1}"
+    (file,) = [p for p in store.point_files(run_copy) if p.stem == missing]
+    file.unlink()
+    before = measured_files(run_copy)
+    done = resume(run_copy)
+    assert done.returncode == 0, output(done)
+    assert tally(done.stdout)["measured"] == 1
+    after = measured_files(run_copy)
+    assert set(after) - set(before) == {missing}
+    assert all(after[k] == before[k] for k in before)
+
+
+def test_resume_with_more_seeds_measures_only_the_new_seeds(run_copy):
+    seeds = PROFILES["test"].acc_seeds
+    before = measured_files(run_copy)
+    done = resume(run_copy, "--seeds", str(seeds + 1))
+    assert done.returncode == 0, output(done)
+    after = measured_files(run_copy)
+    assert set(after) - set(before) == accuracy_ids(range(seeds, seeds + 1))
+    assert all(after[k] == before[k] for k in before)
+    assert store.read_manifest(run_copy)["sweep"]["profile"]["acc_seeds"] == seeds + 1
+    fewer = resume(run_copy, "--seeds", str(seeds))
+    assert fewer.returncode == 2
+    assert f"acc_seeds {seeds + 1} -> {seeds}" in fewer.stderr
 
 
 def test_resuming_with_another_sweep_is_refused(run_copy):

@@ -1,7 +1,9 @@
 """An accuracy point: rnnbench.training.trainer on a real data set, validation accuracy against training seconds.
 
 Every implementation trains with plain SGD at lr = profile.lr(B) and gradient-norm clipping, the same
-epochs, evaluated about profile.evals_per_run times (evaluation time excluded from the clock).
+epochs, evaluated about profile.evals_per_run times (evaluation time excluded from the clock). Seed S of a point
+sets the initial weights and the shuffling (workload.SEED + S); the data's split stays the same for
+every seed, so that every run is judged on the same validation set.
 Checks: finite validation losses, accuracies in [0, 1], a best accuracy above the majority class, a
 validation loss that falls, and a training clock that never runs backwards.
 """
@@ -70,7 +72,7 @@ def train_config(point: AccuracyPoint, profile: Profile, dataset):
         optimizer="sgd",
         lr=profile.lr(point.batch),
         clip_norm=profile.clip_norm,
-        seed=workload.SEED,
+        seed=workload.SEED + point.seed,
         device=point.device,
         threads=point.threads,
         max_len=profile.max_len,
@@ -97,6 +99,7 @@ def measure_accuracy(
         "threads": point.threads,
         "hidden": profile.acc_hidden,
         "batch": point.batch,
+        "seed": point.seed,
         "optimizer": "sgd",
         "lr": cfg.lr,
         "epochs": profile.epochs,

@@ -70,6 +70,7 @@ def make_sweep(args: argparse.Namespace, verdicts: dict[str, dict] | None = None
     profile = PROFILES[args.profile].with_overrides(
         hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
     )
+    profile = profile.with_overrides(acc_seeds=getattr(args, "seeds", None))
     return pts.Sweep(
         impls=names,
         profile=profile,
@@ -93,14 +94,22 @@ def manifest(sweep: pts.Sweep, run_id: str) -> dict:
 
 
 def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
-    """What differs between the sweep a run.json records and this one (field: old -> new)."""
+    """What differs between the sweep a run.json records and this one (field: old -> new). More seeds
+    than the run began with is no change: the same training runs, more of them (more_seeds)."""
     if "sweep" not in old:
         return []
     now = json.loads(json.dumps(asdict(sweep)))  # tuples as lists, as run.json holds them
     was = old["sweep"] or {}
     out = [f"{k} {was.get(k)} -> {now[k]}" for k in now if k != "profile" and was.get(k) != now[k]]
     wp, np_ = was.get("profile") or {}, now["profile"]
-    return out + [f"{k} {wp.get(k)} -> {np_[k]}" for k in np_ if wp.get(k) != np_[k]]
+    changed = [k for k in np_ if wp.get(k) != np_[k] and not (k == "acc_seeds" and more_seeds(old, sweep))]
+    return out + [f"{k} {wp.get(k)} -> {np_[k]}" for k in changed]
+
+
+def more_seeds(old: dict, sweep: pts.Sweep) -> bool:
+    """This sweep asks for more accuracy seeds than the run.json `old` records."""
+    was = ((old.get("sweep") or {}).get("profile") or {}).get("acc_seeds")
+    return isinstance(was, int) and sweep.profile.acc_seeds > was
 
 
 def _writable(root: Path) -> None:
@@ -144,6 +153,8 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
             raise PlanError(
                 f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
             )
+        if more_seeds(old, sweep):  # run.json records the sweep the run now measures
+            store.write_manifest(run_dir, old | {"sweep": now["sweep"]})
     elif store.point_files(run_dir):
         raise PlanError(f"run {run_dir} already has results; add --resume to continue it, or choose another --run-id")
     if not old or not args.resume:  # a fresh start in a folder left by an interrupted one records this code

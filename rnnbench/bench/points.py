@@ -4,7 +4,8 @@ A point is one measurement, named by a point id that says what it is:
 
     step-<impl>-<device>-t<threads>-H<H>-T<T>-B<B>      one train_step per timed call
     epoch-<impl>-<device>-t<threads>-H<H>-T<T>-B<B>     one fused train_epoch per timed call
-    accuracy-<impl>-<device>-t<threads>-B<B>            a training run on real data
+    accuracy-<impl>-<device>-t<threads>-B<B>-s<S>       a training run on real data, seed S (initialisation
+                                                         and shuffling; an id without -s<S> is seed 0)
     peak-t<threads>[-s<K>of<N>]                          the machine's float32 matmul peak
     baseline-t<threads>-H<H>-T<T>-B<B>[-s<K>of<N>]      the single-thread plain-C baseline at one shape
 
@@ -84,14 +85,17 @@ class PeakPoint:
 
 @dataclass(frozen=True)
 class AccuracyPoint:
+    """One training run; seed S trains with workload.SEED + S for the initial weights and the shuffling."""
+
     impl: str
     batch: int
     threads: int
     device: str = "cpu"
+    seed: int = 0
 
     @property
     def point_id(self) -> str:
-        return f"accuracy-{self.impl}-{self.device}-t{self.threads}-B{self.batch}"
+        return f"accuracy-{self.impl}-{self.device}-t{self.threads}-B{self.batch}-s{self.seed}"
 
     @property
     def group(self) -> WorkerGroup:
@@ -124,7 +128,9 @@ _PATTERNS = {
     "step": re.compile(rf"(?P<kind>step|epoch)-(?P<impl>.+)-(?P<device>[a-z]+(?::\d+)?)-{_SHAPE}"),
     "baseline": re.compile(rf"baseline-{_SHAPE}(?:-(?P<shard>s\d+of\d+))?"),
     "peak": re.compile(r"peak-t(?P<threads>\d+)(?:-(?P<shard>s\d+of\d+))?"),
-    "accuracy": re.compile(r"accuracy-(?P<impl>.+)-(?P<device>[a-z]+(?::\d+)?)-t(?P<threads>\d+)-B(?P<batch>\d+)"),
+    "accuracy": re.compile(
+        r"accuracy-(?P<impl>.+)-(?P<device>[a-z]+(?::\d+)?)-t(?P<threads>\d+)-B(?P<batch>\d+)(?:-s(?P<seed>\d+))?"
+    ),
 }
 
 
@@ -144,7 +150,7 @@ def parse_point_id(point_id: str) -> Point:
             return BaselinePoint(ints["hidden"], ints["seq_len"], ints["batch"], ints["threads"], d["shard"] or "")
         if kind == "peak":
             return PeakPoint(ints["threads"], d["shard"] or "")
-        return AccuracyPoint(d["impl"], ints["batch"], ints["threads"], d["device"])
+        return AccuracyPoint(d["impl"], ints["batch"], ints["threads"], d["device"], int(d["seed"] or 0))
     raise ValueError(f"not a point id: {point_id!r}")
 
 
@@ -183,8 +189,16 @@ def all_points(sweep: Sweep) -> list[Point]:
             out += baseline_points(step_points(sweep, t))
             out += step_points(sweep, t)
         if sweep.accuracy:
-            out += [AccuracyPoint(i, b, t, sweep.device) for i in sweep.impls for b in sweep.profile.acc_batch_sizes]
+            out += accuracy_points(sweep, t)
     return out
+
+
+def accuracy_points(sweep: Sweep, threads: int) -> list[AccuracyPoint]:
+    """Per implementation: seed 0 at every batch size, then seed 1, ... up to acc_seeds - 1 (a run cut
+    short still holds every batch size at its first seeds)."""
+    p = sweep.profile
+    grid = itertools.product(sweep.impls, range(p.acc_seeds), p.acc_batch_sizes)
+    return [AccuracyPoint(i, b, threads, sweep.device, s) for i, s, b in grid]
 
 
 def baseline_points(points: Sequence[Point], shard: str = "") -> list[BaselinePoint]:

@@ -15,8 +15,8 @@ class Profile:
     N = max(epoch_batches, epoch_records // B) batches per timed call; matmul peak: peak_sizes, each
     timed peak_repeats times; accuracy: train on `data` with each of acc_batch_sizes for `epochs`
     epochs, SGD with lr = lr_b1 * sqrt(B) and gradient-norm clipping at clip_norm, evaluating about
-    evals_per_run times. Quiet gate: a round whose yardstick ran more than quiet_margin slower than the
-    worker's steady value is measured again, up to quiet_extra_rounds x the planned rounds, after waiting
+    evals_per_run times, once per seed of acc_seeds (initialisation and shuffling: 0 .. acc_seeds - 1).
+    Quiet gate: a round whose yardstick ran more than quiet_margin slower than the worker's steady value is measured again, up to quiet_extra_rounds x the planned rounds, after waiting
     for quiet (at most quiet_wait_s per worker in all)."""
 
     name: str
@@ -40,6 +40,7 @@ class Profile:
     epochs: int
     evals_per_run: int
     lr_b1: float = 0.02
+    acc_seeds: int = 1
     clip_norm: float = 5.0
     quiet_margin: float = 0.10  # the quiet gate (rnnbench.bench.yardstick.Gate)
     quiet_extra_rounds: float = 2.0
@@ -89,6 +90,7 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         evals_per_run=4,
         lr_b1=0.05,
+        acc_seeds=2,
         quiet_margin=math.inf,  # every round counts: a test run's timings mean nothing, its records must not
         quiet_extra_rounds=0.0,  # depend on how busy the machine was
         quiet_wait_s=0.0,
@@ -111,10 +113,11 @@ PROFILES: dict[str, Profile] = {
         data="wordfreq:en,fr,de",
         per_class=None,
         max_len=32,
-        acc_batch_sizes=(1, 32, 256),
+        acc_batch_sizes=(1, 32),  # three seeds each: B=256 and a third epoch would double the minutes
         acc_hidden=64,
-        epochs=3,
+        epochs=2,
         evals_per_run=12,
+        acc_seeds=3,
     ),
     "full": Profile(
         name="full",
@@ -137,5 +140,6 @@ PROFILES: dict[str, Profile] = {
         acc_hidden=64,
         epochs=5,
         evals_per_run=20,
+        acc_seeds=5,
     ),
 }

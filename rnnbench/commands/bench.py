@@ -90,6 +90,14 @@ def _sweep_arguments(add: Callable[..., object]) -> None:
         metavar="SPEC",
         help="data set of the accuracy runs (default: the profile's; see rnnbench train)",
     )
+    add(
+        "--seeds",
+        type=arguments.positive_int,
+        default=None,
+        metavar="N",
+        help="training runs per implementation and batch size of the accuracy points, seeds 0 .. N-1 "
+        "(initialisation and shuffling; default: the profile's)",
+    )
     add("--skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
     add("--skip-sweep", action="store_true", help="leave out the step-cost sweep (and its matmul peak and C baseline)")
 
@@ -175,6 +183,8 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
             words += [flag, ",".join(map(str, getattr(profile, name)))]
     if profile.data != default.data:
         words += ["--data", profile.data]
+    if profile.acc_seeds != default.acc_seeds:
+        words += ["--seeds", str(profile.acc_seeds)]
     if sweep.threads != (1,):
         words += ["--threads", ",".join(map(str, sweep.threads))]
     if sweep.device != "cpu":

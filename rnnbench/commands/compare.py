@@ -27,6 +27,12 @@ loaded in either run (too few quiet rounds) is not judged, and is listed as such
 Noise. Both runs' speed sentinel (each worker's drift from its start to its end, and B's sentinel
 against A's), load average and quiet gate come before the table.
 
+Time to target. When both runs trained accuracy points, a separate table follows: per configuration
+(implementation, threads, B), the median time to a target accuracy over each run's seeds with its
+interval, and "faster" or "slower" only where Mann-Whitney U on the per-seed times tells them apart
+(rnnbench.compare.accuracy), else "no difference found at N seeds". Runs made with --skip-sweep are
+compared on this table alone. It does not change the exit status.
+
 Exit status: 0 no significant regression, 1 at least one, 2 bad input or nothing to compare.
 
 examples:
@@ -40,6 +46,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnbench.compare.accuracy import compare_time_to_target, format_targets
 from rnnbench.compare.core import compare_runs
 from rnnbench.compare.output import (
     describe_noise,
@@ -73,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--raw", action="store_true", help="compare seconds even when the machines differ (default: normalise)")
     add("--kind", choices=("step", "epoch", "all"), default="all", help="which points to compare (default: all)")
+    add(
+        "--target-accuracy",
+        type=float,
+        default=None,
+        metavar="ACC",
+        help="validation accuracy of the time-to-target table (default: 0.9 x the best of either run)",
+    )
     add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--all", action="store_true", help="list every configuration, not only the changed ones")
     add(
@@ -88,6 +102,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_a = load_run(args.run_a, args.results_dir)
         run_b = load_run(args.run_b, args.results_dir)
+        target, targets = compare_time_to_target(run_a, run_b, args.target_accuracy)
+    except (CompareError, ValueError) as e:
+        print(f"rnnbench: error: {e}", file=sys.stderr)
+        return 2
+    if not (run_a.timed_samples() and run_b.timed_samples()):  # a --skip-sweep run: time to target alone
+        if not targets:
+            print("rnnbench: error: the two runs share no configuration: nothing to compare", file=sys.stderr)
+            return 2
+        print(format_targets(target, targets))
+        return 0
+    status = compare_steps(run_a, run_b, args)
+    if targets:
+        print(format_targets(target, targets))
+    return status
+
+
+def compare_steps(run_a, run_b, args: argparse.Namespace) -> int:
+    """The step comparison: its lines, its table; the exit status (1: a significant regression)."""
+    try:
         c = compare_runs(
             run_a, run_b, threshold=args.threshold, fdr=args.fdr, kind=args.kind, raw=args.raw, basis=args.basis
         )

@@ -14,7 +14,7 @@ from rnnbench.runs.records import to_float
 
 KEY = ("machine", "impl", "device", "threads", "hidden", "seq_len", "batch", "kind")
 TEXT_FIELDS = ("machine", "impl", "device", "kind")
-READ = ("samples", "summary", "peak", "baseline", "noise")  # the tables compare reads
+READ = ("samples", "summary", "peak", "baseline", "noise", "accuracy")  # the tables compare reads
 CONFIDENCE = 0.95
 VERDICT_ORDER = ("regressed", "inconclusive", "improved", "same")
 
@@ -83,10 +83,10 @@ def load_run(run: str | Path, results_dir: str | Path = store.DEFAULT_RESULTS_DI
         store.read_manifest(path),
         found.unreadable,
     )
-    if not out.timed_samples():
+    if not out.timed_samples() and not out.tables["accuracy"]:
         raise CompareError(
             f"{path} holds no raw samples of step or epoch points (a run made with --skip-sweep, or in an older "
-            "format without samples): nothing to compare"
+            "format without samples) and no accuracy points: nothing to compare"
         )
     return out
 

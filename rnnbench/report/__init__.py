@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnbench.atomic import atomic_write_text
-from rnnbench.runs import analysis, store
+from rnnbench.runs import analysis, seeds, store
 
 __all__ = ["ReportedRun", "build_report", "read_run"]
 
@@ -31,7 +31,8 @@ class ReportedRun:
     growth: list[dict]
     target: float | None
     best_accuracy: float | None
-    accuracy: list[dict]  # analysis.accuracy_runs
+    accuracy: list[dict]  # analysis.accuracy_runs: one per training run (configuration and seed)
+    seeded: list[dict]  # seeds.over_seeds: one per configuration, medians and intervals over its seeds
     noise: list[dict]  # analysis.worker_noise
     loaded: list[dict]  # step/epoch rows measured under load
     cores: dict[str, int]
@@ -61,6 +62,7 @@ def read_run(run_dir: str | Path, target: float | None = None) -> ReportedRun:
     cores = analysis.machine_cores(environment)
     points = store.read_points(run_dir)
     manifest = store.read_manifest(run_dir)
+    accuracy = analysis.accuracy_runs(tables["accuracy"], target)
     return ReportedRun(
         run_dir=run_dir,
         # a merged run's records keep the ids of the runs they were measured in: run.json names this one
@@ -74,7 +76,8 @@ def read_run(run_dir: str | Path, target: float | None = None) -> ReportedRun:
         growth=analysis.memory_growth(summary),
         target=target,
         best_accuracy=best,
-        accuracy=analysis.accuracy_runs(tables["accuracy"], target),
+        accuracy=accuracy,
+        seeded=seeds.over_seeds(accuracy),
         noise=analysis.worker_noise(tables["noise"]),
         loaded=analysis.loaded(summary, cores),
         cores=cores,

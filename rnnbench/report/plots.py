@@ -171,7 +171,8 @@ def overhead_marginal(plt, run, colors):
 
 def accuracy(plt, run, _colors):
     """A row per (machine, threads, implementation): validation accuracy against training seconds
-    (log, one range for every panel), left with compilation, right without; a shade per B."""
+    (log, one range for every panel), left with compilation, right without; a shade per B: the median
+    curve over seeds, and a band from the lowest to the highest seed."""
     if not run.accuracy:
         return None
     rows = sorted(
@@ -182,11 +183,13 @@ def accuracy(plt, run, _colors):
     shade = {b: plt.get_cmap("viridis")(0.85 * k / max(1, len(batches) - 1)) for k, b in enumerate(batches)}
     clocks = (("train_seconds", "with compilation"), ("steady_seconds", "compilation excluded"))
     seconds = [e[clock] for a in run.accuracy for e in a["curve"] for clock, _ in clocks if e[clock] > 0] or [1.0]
-    for i, (machine, threads, impl) in enumerate(rows):
+    for i, row in enumerate(rows):
+        machine, threads, impl = row
         for ax, (clock, what) in zip(axes[i], clocks, strict=True):
-            for a in (a for a in run.accuracy if (a["machine"], a["threads"], a["impl"]) == (machine, threads, impl)):
-                curve = [(e[clock], e["val_accuracy"]) for e in a["curve"] if e[clock] > 0]  # 0 s is off a log axis
-                ax.plot(*zip(*curve, strict=True), marker="o", ms=3, color=shade[a["batch"]], label=f"B={a['batch']}")
+            for batch in batches:
+                runs = [a for a in run.accuracy if (a["machine"], a["threads"], a["impl"], a["batch"]) == (*row, batch)]
+                if runs:
+                    seed_band(ax, runs, clock, shade[batch], f"B={batch}" + (f", {len(runs)} seeds" * (len(runs) > 1)))
             if run.target is not None:
                 ax.axhline(run.target, ls="--", color="grey", lw=1, label=f"target {run.target:.3f}")
             log_axes(ax, y=False, x_base=10)
@@ -194,6 +197,21 @@ def accuracy(plt, run, _colors):
             name = f"{machine}, " if len(run.machines) > 1 else ""
             finish(ax, f"{name}{impl}, threads {threads}: {what}", "training seconds", "validation accuracy")
     return fig
+
+
+def seed_band(ax, runs: list[dict], clock: str, color, name: str) -> None:
+    """The median over seeds of the k-th evaluation's seconds and accuracy (every seed evaluates after
+    the same records), and a band between the lowest and the highest seed's accuracy there."""
+    import numpy as np
+
+    k = min(len(a["curve"]) for a in runs)
+    seconds = np.array([[e[clock] for e in a["curve"][:k]] for a in runs])  # (seeds, k)
+    acc = np.array([[e["val_accuracy"] for e in a["curve"][:k]] for a in runs])  # (seeds, k)
+    x = np.median(seconds, axis=0)  # (k,)
+    shown = x > 0  # 0 s is off a log axis
+    ax.plot(x[shown], np.median(acc, axis=0)[shown], marker="o", ms=3, color=color, label=name)
+    if len(runs) > 1:
+        ax.fill_between(x[shown], acc.min(axis=0)[shown], acc.max(axis=0)[shown], color=color, alpha=0.2, lw=0)
 
 
 def machines(plt, run, _colors):

@@ -4,7 +4,8 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 
 from __future__ import annotations
 
-from rnnbench.runs import analysis
+from rnnbench.report import seeded
+from rnnbench.runs import analysis, seeds
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
 HEADLINE_B = 32  # the middle column of the headline: a common minibatch size
@@ -227,19 +228,29 @@ def accuracy(run, figures) -> str:
         return ""
     default = run.best_accuracy and abs(run.target - analysis.TARGET_FRACTION * run.best_accuracy) < 1e-12
     how = f"{analysis.TARGET_FRACTION:g} x the best, {run.best_accuracy:.3f}" if default else "given"
-    reached = lambda s: "not reached" if s is None else f"{s:.3g} s"
     rows = [
         where(run, a)
-        | {"B": a["batch"], "lr": f"{a['lr']:.3g}", "best accuracy": f"{a['best_val_accuracy']:.3f}"}
-        | {"records/s": fmt_num(a["records_per_second"], ",.0f"), "compile": f"{a['compile_seconds']:.3g} s"}
+        | {"B": a["batch"], "seeds": f"{len(a['seeds'])} ({a['reached']} reached)"}
+        | {"lr": f"{a['lr']:.3g}", "records/s": fmt_num(a["records_per_second"], ",.0f")}
+        | {"compile": seeds.describe(a["compile_seconds"], "s")}
         | {
-            "to target": reached(a["time_to_target"]),
-            "to target, compilation excluded": reached(a["time_to_target_steady"]),
+            "to target": seeds.describe(a["time_to_target"], "s"),
+            "to target, compilation excluded": seeds.describe(a["time_to_target_steady"], "s"),
+            "epochs to target": seeds.describe(a["epochs_to_target"], "epochs"),
+            "final accuracy": seeds.describe(a["final_val_accuracy"], ""),
         }
-        for a in ordered(run.accuracy)
+        for a in ordered(run.seeded)
     ]
     data = ", ".join(sorted({str(r["data"]) for r in run.tables["accuracy"]}))
-    text = f"Data {data}; target accuracy {run.target:.3f} ({how}); evaluation time excluded.\n"
+    coverage = sorted({a["time_to_target"].coverage for a in run.seeded})
+    text = (
+        f"Data {data}; target accuracy {run.target:.3f} ({how}); evaluation time excluded. Each cell: the median "
+        "over seeds (initialisation and shuffling) [the order-statistic interval of the median, which covers it "
+        f"with probability {' or '.join(fmt_pct(100 * c) for c in coverage)}; below 6 seeds no interval reaches 95%, "
+        "so this is the range of the seeds]. A seed that never reaches the target counts as never: the median can be "
+        "'not reached', the interval open-ended. A worker compiles once per shape for all its seeds (compiled functions "
+        "are cached per process), so with compilation only its first seed pays it.\n"
+    )
     return section("Accuracy per second", text, figure(figures, "accuracy"), md_table(rows))
 
 
@@ -369,7 +380,7 @@ def findings(run) -> list[str]:
             + "."
         )
     if run.accuracy:
-        out.append(_accuracy_finding(run))
+        out.append(seeded.accuracy_finding(run, label))
     if api := [c for c in main if c["api_share"] is not None]:
         c = max(api, key=lambda c: c["api_share"])
         s = c["smallest"]
@@ -401,21 +412,6 @@ def findings(run) -> list[str]:
     if threads := _threads_finding(here):
         out.append(threads)
     return out[:10]
-
-
-def _accuracy_finding(run) -> str:
-    reached = [a for a in run.accuracy if a["time_to_target"] is not None]
-    if not reached:
-        return f"No training run reaches the target accuracy {run.target:.3f}."
-    a = min(reached, key=lambda a: a["time_to_target"])
-    s = min(reached, key=lambda a: a["time_to_target_steady"])
-    text = (
-        f"{a['impl']} at B={a['batch']} reaches the target accuracy {run.target:.3f} first, after "
-        f"{a['time_to_target']:.3g} s of training"
-    )
-    if s is not a:
-        text += f"; without compilation, {s['impl']} at B={s['batch']} is first ({s['time_to_target_steady']:.3g} s)"
-    return text + "."
 
 
 def _threads_finding(here) -> str | None:

@@ -8,8 +8,9 @@
     fits(summary)                     time_per_step(B) = overhead + B x marginal per configuration
                                       with at least FIT_MIN_BATCHES batch sizes
     memory_growth(summary)            a step's peak memory rise against the BPTT cache's rise
-    time_to_target(evals, target)     training seconds to a validation accuracy
-    accuracy_runs(evals, target)      per training run: accuracy, speed, time to target on both clocks
+    time_to_target(evals, target)     training seconds to a validation accuracy (epochs_to_target: epochs)
+    accuracy_runs(evals, target)      per training run (one seed): accuracy, speed, time to target on both
+                                      clocks, epochs to target (over seeds: rnnbench.runs.seeds)
     worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured on a busy machine
     gate_counts(summary)              the quiet gate's busy rounds and loaded points
     winners(configs)                  per machine, the fastest call at B=1 and at its best B
@@ -236,13 +237,29 @@ def memory_growth(summary: Iterable[dict]) -> list[dict]:
     return out
 
 
+def first_reaching(evals: Sequence[dict], target: float, clock: str = "train_seconds") -> dict | None:
+    """The first evaluation (on `clock`) whose val_accuracy reaches target; None if none does."""
+    for r in sorted(evals, key=lambda r: to_float(r[clock])):
+        if to_float(r["val_accuracy"]) >= target:
+            return r
+    return None
+
+
 def time_to_target(evals: Sequence[dict], target: float, clock: str = "train_seconds") -> float | None:
     """Seconds (on `clock`) at the first evaluation whose val_accuracy reaches target (None if none
     does). The resolution is that of the evaluation schedule."""
-    for r in sorted(evals, key=lambda r: to_float(r[clock])):
-        if to_float(r["val_accuracy"]) >= target:
-            return to_float(r[clock])
-    return None
+    r = first_reaching(evals, target, clock)
+    return None if r is None else to_float(r[clock])
+
+
+def epochs_to_target(evals: Sequence[dict], target: float) -> float | None:
+    """Epochs of training (records seen / records per epoch) at the first evaluation that reaches target;
+    None if none does. Records per epoch: the last evaluation's records seen over the run's epochs."""
+    r = first_reaching(evals, target)
+    if r is None:
+        return None
+    last = max(evals, key=lambda e: to_float(e["records_seen"]))
+    return to_float(r["records_seen"]) * int(last["epochs"]) / to_float(last["records_seen"])
 
 
 def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple[float | None, float | None]:
@@ -255,20 +272,22 @@ def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple
 
 
 def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
-    """Per training run (machine, impl, device, threads, batch): lr, epochs, best and final validation
-    accuracy, training and compile seconds, records per second, and the time to target on both clocks:
-    the wall clock (train_seconds, compilation included) and the steady one (without compile_seconds)."""
+    """Per training run (machine, impl, device, threads, batch, seed): lr, epochs, best and final validation
+    accuracy, training and compile seconds, records per second, the time to target on both clocks (the
+    wall clock, train_seconds, compilation included, and the steady one, without compile_seconds) and the
+    epochs to target. A run from before seeds were recorded is seed 0."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in evals:
-        groups[(r["machine"], r["impl"], r["device"], int(r["threads"]), int(r["batch"]))].append(r)
+        seed = int(r.get("seed") or 0)
+        groups[(r["machine"], r["impl"], r["device"], int(r["threads"]), int(r["batch"]), seed)].append(r)
     out = []
-    for (machine, impl, device, threads, batch), rows in sorted(groups.items()):
+    for (machine, impl, device, threads, batch, seed), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: to_float(r["train_seconds"]))
         steady = [r | {"steady_seconds": to_float(r["train_seconds"]) - _compile(r)} for r in rows]
         last = rows[-1]
         seconds = to_float(last["train_seconds"])
         out.append(
-            {"machine": machine, "impl": impl, "device": device, "threads": threads, "batch": batch}
+            {"machine": machine, "impl": impl, "device": device, "threads": threads, "batch": batch, "seed": seed}
             | {
                 "lr": to_float(last["lr"]),
                 "epochs": int(last["epochs"]),
@@ -279,6 +298,7 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
                 "records_per_second": to_float(last["records_seen"]) / seconds if seconds > 0 else None,
                 "time_to_target": None if target is None else time_to_target(rows, target),
                 "time_to_target_steady": None if target is None else time_to_target(steady, target, "steady_seconds"),
+                "epochs_to_target": None if target is None else epochs_to_target(rows, target),
                 "curve": steady,  # every evaluation, ascending training seconds, with steady_seconds
             }
         )

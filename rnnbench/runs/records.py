@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The kinds of point a run holds; a point id starts with its kind.
 STEP_KINDS = ("step", "epoch")
@@ -159,6 +159,9 @@ class AccuracyEval:
     compile_seconds: float  # of train_seconds, spent in calls that compiled (jax-scan; 0 elsewhere)
     val_accuracy: float
     val_loss: float
+    seed: int | None = (
+        0  # the point's seed (rnnbench.bench.points.AccuracyPoint); None (read as 0): a run from before seeds
+    )
 
 
 @dataclass
