@@ -65,7 +65,7 @@ def test_a_revision_against_a_folder_measures_both_and_compares_them(tmp_path, h
     listed = subprocess.run(
         ["git", "worktree", "list"], cwd=machine.REPO_ROOT, capture_output=True, text=True, check=True
     )
-    assert str(tmp_path) not in listed.stdout
+    assert str(tmp_path / "x") not in listed.stdout
 
 
 @pytest.mark.parametrize(

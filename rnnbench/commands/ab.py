@@ -242,16 +242,10 @@ def _compare(args: argparse.Namespace, run_dir: Path) -> int:
 
     for side in SIDES:
         store.combine(run_dir / side)
-    ns = argparse.Namespace(
-        run_a=str(run_dir / "a"),
-        run_b=str(run_dir / "b"),
-        threshold=args.threshold,
-        fdr=args.fdr,
-        raw=False,
-        kind="all",
-        results_dir=args.results_dir,
-        all=args.all,
-        basis=args.basis,
-    )
+    parser = argparse.ArgumentParser(prog="rnnbench compare")
+    compare.add_arguments(parser)  # compare's own defaults for every option ab does not set
+    words = [str(run_dir / "a"), str(run_dir / "b"), "--threshold", str(args.threshold), "--fdr", str(args.fdr)]
+    words += ["--basis", args.basis, "--results-dir", str(args.results_dir)] + ["--all"] * args.all
+    ns = parser.parse_args(words)
     print()
     return compare.run(ns)
