@@ -39,6 +39,33 @@ def builtin_implementations_only(monkeypatch):
     plugin_discovery.refresh()
 
 
+# Modules whose tests load no framework but NumPy (numpy-bptt, made-up runs, the command line on it): the
+# numpy session proves they need nothing else, and tests_all runs them beside everything; the torch and
+# jax sessions, whose point is the framework's own code, leave them out (-m "not framework_free").
+FRAMEWORK_FREE = {
+    "test_ab",
+    "test_c_baseline",
+    "test_compare",
+    "test_compare_drift",
+    "test_executors",
+    "test_layout",
+    "test_merge",
+    "test_numpy_bptt",
+    "test_quiet_gate",
+    "test_report",
+    "test_resume",
+    "test_seeds",
+    "test_stats",
+    "test_stopping",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in FRAMEWORK_FREE:
+            item.add_marker(pytest.mark.framework_free)
+
+
 def pytest_report_header() -> list[str]:
     found = [name for name in impls.IMPLS if _skip_reason(name) is None]
     return [f"rnnbench implementations available here: {', '.join(found) or 'none'}"]
