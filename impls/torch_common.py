@@ -47,11 +47,15 @@ class DeviceBatch(NamedTuple):
     ragged: bool
 
 
-def batch_to_device(batch: Batch, device: torch.device) -> DeviceBatch:
-    """The batch as tensors on `device`: one host-to-device copy on CUDA, none on the CPU."""
+def batch_to_device(batch: Batch, device: torch.device, t_pad: int | None = None) -> DeviceBatch:
+    """The batch as tensors on `device`: one host-to-device copy on CUDA, none on the CPU. t_pad: a length
+    to pad T up to (id 0 in the steps added, which every record is masked through), None: T itself."""
     B, T = batch.size, batch.max_length
-    ragged = batch.min_length != T  # decided on the host from what the Batch cached: no device sync
     tokens = batch.tokens[:, :T].T  # (T, B) view of the (read-only) host array
+    if t_pad is not None and t_pad > T:
+        tokens = np.concatenate([tokens, np.zeros((t_pad - T, B), dtype=tokens.dtype)])  # (t_pad, B)
+        T = t_pad
+    ragged = batch.min_length != T  # decided on the host from what the Batch cached: no device sync
     if device.type == "cpu":
         # Writable copies (torch tensors must not wrap read-only memory), each a tensor as it is: torch's own
         # slicing and viewing cost more per call than these few host copies.

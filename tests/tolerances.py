@@ -16,6 +16,7 @@ FLOAT32_STEP: dict[str, float] = {
     "torch-autograd": 3e-6,
     "jax-scan": 3e-6,
     "torch-nnrnn": 3e-6,
+    "torch-compile": 3e-6,
 }
 
 FLOAT32_TRAJECTORY: dict[str, float] = {
@@ -23,6 +24,7 @@ FLOAT32_TRAJECTORY: dict[str, float] = {
     "torch-autograd": 2e-6,
     "jax-scan": 2e-6,
     "torch-nnrnn": 2e-6,
+    "torch-compile": 2e-6,
 }
 
 # Ceiling of a step's peak memory over its BPTT cache (rnnbench.runs.costmodel.bptt_cache_bytes) at H=32, T=8,
@@ -36,4 +38,5 @@ STEP_MEMORY_PER_CACHE: dict[str, float] = {
     "torch-autograd": 1.5,
     "jax-scan": 3.0,
     "torch-nnrnn": 2.5,
+    "torch-compile": 2.5,
 }
