@@ -297,3 +297,18 @@ class StepMemory:
 
     peak_bytes: int | None
     method: str
+
+
+@dataclass(frozen=True)
+class DispatchCount:
+    """What one training step hands its framework, counted by the framework's own means.
+
+    framework_ops: operations dispatched one by one (NumPy's C functions and methods, top-level ATen ops),
+    None where not counted; compiled_calls: calls into compiled code (a jitted or torch.compile'd
+    function); compiled_ops: the operations inside those calls (jaxpr equations), None where not counted;
+    method: how they were counted, in words."""
+
+    framework_ops: int | None
+    compiled_calls: int
+    compiled_ops: int | None
+    method: str

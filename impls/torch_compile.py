@@ -32,6 +32,7 @@ through a lighter backend to keep compile time bounded.
 
 from __future__ import annotations
 
+import functools
 import time
 import types
 from collections.abc import Callable
@@ -42,9 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch._dynamo.utils import counters
 
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, ClipNorm, ClipValue, Params, StepMemory
+from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, ClipNorm, ClipValue, DispatchCount, Params, StepMemory
 from impls.torch_autograd import rnn_logits
-from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device
+from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device, top_level_aten_ops
 
 MIN_BUCKET = 8  # the shortest padded length: every T <= 8 runs the same compiled step
 RECOMPILE_LIMIT = 16  # per compiled function of one model: buckets up to 8 x 2^3 steps in all four variants
@@ -65,6 +66,17 @@ def fresh_copy(fn: Callable) -> Callable:
 def graph_count() -> int:
     """Graphs Dynamo has compiled in this process so far."""
     return counters["stats"]["unique_graphs"]
+
+
+@functools.cache
+def trivial_compiled(backend: str) -> Callable:
+    """A compiled function that adds one to a tensor in place, the least a compiled call can do: its
+    cost on a cache hit is the fixed price of calling compiled code (guards, the call, the return)."""
+
+    def add_one(x: torch.Tensor) -> None:
+        x.add_(1)
+
+    return torch.compile(fresh_copy(add_one), fullgraph=True, dynamic=False, backend=backend)
 
 
 class TorchCompile(TorchImpl):
@@ -197,6 +209,21 @@ class TorchCompile(TorchImpl):
         b = self._framework_inputs(batch)
         self._next_hyper()
         return self._call("train_step", self.flat, self.slots, b, self.hyper).item()  # the one host read
+
+    def _dispatch_count(self, batch: Batch) -> DispatchCount:
+        compiled = self.compile_count
+        ops = top_level_aten_ops(lambda: self._train_step(batch))
+        if self.compile_count != compiled:  # the profiler saw compilation, not the step
+            return DispatchCount(None, 1, None, "not counted: the step compiled (count a shape already run)")
+        return DispatchCount(
+            ops, 1, None, "autograd profiler: top-level ATen operations, in and around the one compiled call"
+        )
+
+    def dispatch_probes(self) -> dict:
+        x = torch.zeros(1, dtype=self.dtype, device=self.dev)
+        trivial = trivial_compiled(self.backend)
+        trivial(x)  # compiles it, once per process and backend
+        return super().dispatch_probes() | {"compiled_call": lambda: trivial(x)}
 
     def _step_memory(self, batch: Batch) -> StepMemory:
         self._train_step(batch)  # compiles for this shape if it is new: the measured step runs compiled code

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from rnnbench import jsonio, machine
-from rnnbench.bench import memory, timing, workload
+from rnnbench.bench import dispatch, memory, timing, workload
 from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import StepPoint
 from rnnbench.bench.profiles import Profile
@@ -39,6 +39,15 @@ def api_seconds(fn, sync) -> float:
         sync()
         runs.append((time.perf_counter() - t0) / API_CALLS)
     return float(np.median(runs))
+
+
+def compile_fields(model, after_first: int | None) -> dict:
+    """compilations, compilations_timed and compile_s of a point whose model's compile_count was
+    after_first after its first call (None: the implementation does not compile)."""
+    if after_first is None:
+        return {"compilations": None, "compilations_timed": None, "compile_s": None}
+    total = model.compile_count
+    return {"compilations": total, "compilations_timed": total - after_first, "compile_s": model.compile_seconds}
 
 
 def _mean_loss(result) -> float:
@@ -76,11 +85,13 @@ def measure_step(
             return model.train_epoch(pool)
 
         first_s, first = timing.timed_call(call, model.sync)
+        compiled_first = getattr(model, "compile_count", None)
         warm = [timing.timed_call(call, model.sync)[0] for _ in range(min(1, profile.warmup))]
         rounds, iterations = profile.epoch_rounds, 1
     else:
         records_per_call = point.batch
         first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync)
+        compiled_first = getattr(model, "compile_count", None)
         cycle = itertools.cycle(pool[1:] + pool[:1])
 
         def call():
@@ -93,11 +104,13 @@ def measure_step(
         )
 
     loop = timing.run_timed(call, model.sync, rounds=rounds, iterations=iterations, runner=runner)
+    compiled = compile_fields(model, compiled_first)
     mem = memory.memory_fields(point.hidden, point.seq_len, point.batch, rss_before)
     if epoch:
         mem |= {"step_peak_bytes": None, "step_memory_method": None}
     else:
         mem |= memory.step_memory_fields(model, pool[0])
+    dispatched = {} if epoch else dispatch.dispatch_fields(model, pool[0])
     # what the public API adds to each call, timed alone: validation, and conversion to the framework
     api_check_s = api_seconds(lambda: model._check(pool[0]), model.sync)
     api_convert_s = api_seconds(lambda: model._framework_inputs(pool[0]), model.sync)
@@ -106,6 +119,8 @@ def measure_step(
     if not sanity.ok:
         checks.flags.append("loop check: " + sanity.describe())
     losses = [_mean_loss(first)] + [_mean_loss(r) for r in loop.results]
+    if compiled["compilations_timed"]:
+        checks.flags.append(f"compiled {compiled['compilations_timed']} time(s) during warm-up and timing")
     checks.losses_finite(losses, "training")
     checks.loss_after = workload.reference_loss(config, model.get_params(), pool[0])
     checks.loss_fell()
@@ -156,6 +171,8 @@ def measure_step(
         load_after=load_after,
         status=checks.status,
         problems=checks.problems + checks.flags,
+        **compiled,
+        **dispatched,
     )
     return records.PointRecord(
         point_id=point.point_id,
