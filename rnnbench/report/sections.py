@@ -4,6 +4,7 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 
 from __future__ import annotations
 
+from rnnbench.report import overhead_parts
 from rnnbench.runs import analysis
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
@@ -336,6 +337,8 @@ def findings(run) -> list[str]:
             f"The lowest per-record cost ({scope}) is {label(c)}'s at B={c['best']['batch']}: {versus(c['best'])}, "
             f"{pct} of the matmul peak."
         )
+    if explained := overhead_parts.finding(run):
+        out.append(explained)
     if points := [p for c in run.configs for p in c["points"].values() if p.get("x_baseline") is not None]:
         p = min(points, key=lambda p: p["x_baseline"])
         at = f"{label(p)} at H={p['hidden']}, T={p['seq_len']}, B={p['batch']}, {fmt_times(p['x_baseline'])}"
@@ -428,6 +431,7 @@ def markdown(run, figures: dict) -> str:
     parts += [
         per_record(run, figures),
         overhead(run, figures),
+        overhead_parts.section(run),
         peak(run, figures),
         first_call(run),
         memory(run, figures),
