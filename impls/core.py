@@ -299,6 +299,15 @@ class StepMemory:
     method: str
 
 
+COMPILE_MIN_BUCKET = 8  # torch-compile's shortest padded length: every T <= 8 runs the same compiled step
+
+
+def compile_bucket(T: int) -> int:
+    """The length torch-compile pads a batch whose longest record is T to: COMPILE_MIN_BUCKET, then
+    powers of two (here, framework-free, so that the memory guard can size what it runs)."""
+    return max(COMPILE_MIN_BUCKET, 1 << (T - 1).bit_length())
+
+
 @dataclass(frozen=True)
 class DispatchCount:
     """What one training step hands its framework, counted by the framework's own means.

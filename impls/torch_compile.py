@@ -43,18 +43,22 @@ import torch
 import torch.nn.functional as F
 from torch._dynamo.utils import counters
 
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, ClipNorm, ClipValue, DispatchCount, Params, StepMemory
+from impls.core import (
+    CLIP_NORM_EPS,
+    PARAM_NAMES,
+    SGD,
+    Batch,
+    ClipNorm,
+    ClipValue,
+    DispatchCount,
+    Params,
+    compile_bucket,
+)
 from impls.torch_autograd import rnn_logits
 from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device, top_level_aten_ops
 
-MIN_BUCKET = 8  # the shortest padded length: every T <= 8 runs the same compiled step
 RECOMPILE_LIMIT = 16  # per compiled function of one model: buckets up to 8 x 2^3 steps in all four variants
 FUNCTION_NAMES = ("logits", "loss_and_grads", "train_step")
-
-
-def compile_bucket(T: int) -> int:
-    """The padded length of a batch whose longest record is T: MIN_BUCKET, then powers of two."""
-    return max(MIN_BUCKET, 1 << (T - 1).bit_length())
 
 
 def fresh_copy(fn: Callable) -> Callable:
@@ -224,7 +228,3 @@ class TorchCompile(TorchImpl):
         trivial = trivial_compiled(self.backend)
         trivial(x)  # compiles it, once per process and backend
         return super().dispatch_probes() | {"compiled_call": lambda: trivial(x)}
-
-    def _step_memory(self, batch: Batch) -> StepMemory:
-        self._train_step(batch)  # compiles for this shape if it is new: the measured step runs compiled code
-        return super()._step_memory(batch)

@@ -28,7 +28,7 @@ def batch_of(lengths: list[int], seed: int) -> impls.Batch:
 
 @pytest.mark.parametrize(("T", "bucket"), [(1, 8), (5, 8), (8, 8), (9, 16), (16, 16), (17, 32), (100, 128)])
 def test_compile_bucket(T, bucket):
-    assert torch_compile.compile_bucket(T) == bucket
+    assert impls.core.compile_bucket(T) == bucket
 
 
 def test_lengths_and_batch_sizes_within_a_bucket_compile_once():
@@ -68,8 +68,6 @@ def test_recompile_limit_fails_instead_of_falling_back_to_eager(monkeypatch):
         model.train_step(batch_of([12, 2], seed=7))  # a second bucket: a second compilation
 
 
-# inductor's first import touches a deprecated torch.jit API inside torch itself
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_trajectory_under_inductor_matches_the_reference(inductor_backend):
     """The benchmark's backend: K steps of Adam with norm clipping, over two buckets and B = 1 and 3, agree
     with the float64 NumPy reference after every step."""

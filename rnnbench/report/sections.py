@@ -180,6 +180,16 @@ def overhead(run, figures) -> str:
     return section(title, text, figure(figures, "overhead_marginal"), md_table(rows))
 
 
+def overhead_made_of(run) -> str:
+    parts = ordered(analysis.overhead_parts(run.configs, run.fits))
+    rows = [where(run, p) | overhead_parts.cells(p) for p in parts]
+    return (
+        section(overhead_parts.TITLE, overhead_parts.TEXT, overhead_parts.methods(parts), md_table(rows))
+        if rows
+        else ""
+    )
+
+
 def peak(run, figures) -> str:
     best: dict[tuple, dict] = {}
     for r in run.tables["peak"]:
@@ -337,7 +347,7 @@ def findings(run) -> list[str]:
             f"The lowest per-record cost ({scope}) is {label(c)}'s at B={c['best']['batch']}: {versus(c['best'])}, "
             f"{pct} of the matmul peak."
         )
-    if explained := overhead_parts.finding(run):
+    if explained := overhead_parts.finding(ordered(analysis.overhead_parts(main, run.fits)), label, scope):
         out.append(explained)
     if points := [p for c in run.configs for p in c["points"].values() if p.get("x_baseline") is not None]:
         p = min(points, key=lambda p: p["x_baseline"])
@@ -431,7 +441,7 @@ def markdown(run, figures: dict) -> str:
     parts += [
         per_record(run, figures),
         overhead(run, figures),
-        overhead_parts.section(run),
+        overhead_made_of(run),
         peak(run, figures),
         first_call(run),
         memory(run, figures),
