@@ -21,6 +21,9 @@ The known traps (PyTorch's issue tracker and docs, torch.compile's docstring) an
   recompile limit and its process-wide cap per code object), so its limit counts its own compilations.
 - The learning rate and Adam's bias corrections reach the graph as a tensor (`hyper`): as Python floats they
   would be baked in as constants, and a changing one (Adam's 1 - beta^t) would recompile every step.
+- The scan higher-order op (torch._higher_order_ops.scan) would take T out of the graph, but in torch 2.13
+  it fails under `torch.func.grad` inside `torch.compile` (an internal FakeTensor assertion), and
+  `torch.autograd.grad` is not traced into a full graph: buckets are the way left for a whole-step graph.
 - `mode="reduce-overhead"` (CUDA graphs) does nothing on the CPU; the default mode is used on both devices.
 - A compiled call keeps a fixed cost per call on a cache hit (guard evaluation, the call into the compiled
   code); the benchmark measures it rather than assuming it away.

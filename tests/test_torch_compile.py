@@ -82,3 +82,18 @@ def test_trajectory_under_inductor_matches_the_reference(inductor_backend):
         assert abs(loss - ref_loss) <= tolerances.FLOAT64 * max(1.0, abs(ref_loss)), f"step {step}"
         assert_params_close(model.get_params(), ref.get_params(), tolerances.FLOAT64, f"after step {step + 1}")
     assert model.trace_counts["train_step"] <= 4  # (bucket 8 or 16) x (B = 1 or not) x (masked or not), as met
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_trajectory_on_cuda_matches_the_reference():
+    """On CUDA: the batch goes over in one copy, Adam's bias corrections each step; float64 agreement."""
+    params = random_params(CONFIG, seed=9)
+    options = {"optimizer": impls.Adam(lr=0.02), "clip": impls.ClipValue(0.02)}
+    model = impls.load("torch-compile", CONFIG, params, device="cuda", **options)
+    ref = impls.load("numpy-bptt", CONFIG, params, **options)
+    for step, lengths in enumerate([[5, 2, 3], [4], [11, 9, 1]]):
+        batch = batch_of(lengths, seed=20 + step)
+        loss, ref_loss = model.train_step(batch), ref.train_step(batch)
+        assert abs(loss - ref_loss) <= tolerances.FLOAT64 * max(1.0, abs(ref_loss)), f"step {step}"
+        assert_params_close(model.get_params(), ref.get_params(), tolerances.FLOAT64, f"after step {step + 1}")
