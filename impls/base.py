@@ -20,6 +20,7 @@ from impls.core import (
     Clip,
     ClipNorm,
     ClipValue,
+    DispatchCount,
     InputError,
     ModelConfig,
     Optimizer,
@@ -120,6 +121,18 @@ class RNNImpl(abc.ABC):
         """What this implementation's framework uses for threads (for benchmark records)."""
         return {"requested": self.threads}
 
+    def dispatch_count(self, batch: Batch) -> DispatchCount:
+        """Run one `train_step` on the batch (the parameters update as by train_step) and count what it
+        dispatched to the framework. The counting slows that step: time steps elsewhere."""
+        return self._dispatch_count(self._check(batch))
+
+    def dispatch_probes(self) -> dict[str, Callable[[], object]]:
+        """Trivial calls whose cost is the framework's price of one dispatch, by what `dispatch_count`
+        counts: "framework_op" (one trivial operation on one-element data) and, where the implementation
+        compiles, "compiled_call" (a call of a trivial compiled function, compiled before it is returned).
+        Each returns once its work is done."""
+        return {}
+
     # -- what subclasses write -----------------------------------------------------------------
 
     @abc.abstractmethod
@@ -146,6 +159,10 @@ class RNNImpl(abc.ABC):
     def _step_memory(self, batch: Batch) -> StepMemory:
         self._train_step(batch)
         return StepMemory(None, f"not measured: {self.name} has no allocator accounting")
+
+    def _dispatch_count(self, batch: Batch) -> DispatchCount:
+        self._train_step(batch)
+        return DispatchCount(None, 0, None, f"not counted: {self.name} has no dispatch counting")
 
     def _set_threads(self, _threads: int) -> None:  # a framework with no thread setting of its own
         return None

@@ -297,3 +297,27 @@ class StepMemory:
 
     peak_bytes: int | None
     method: str
+
+
+COMPILE_MIN_BUCKET = 8  # torch-compile's shortest padded length: every T <= 8 runs the same compiled step
+
+
+def compile_bucket(T: int) -> int:
+    """The length torch-compile pads a batch whose longest record is T to: COMPILE_MIN_BUCKET, then
+    powers of two (here, framework-free, so that the memory guard can size what it runs)."""
+    return max(COMPILE_MIN_BUCKET, 1 << (T - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class DispatchCount:
+    """What one training step hands its framework, counted by the framework's own means.
+
+    framework_ops: operations dispatched one by one (NumPy's C functions and methods, top-level ATen ops),
+    None where not counted; compiled_calls: calls into compiled code (a jitted or torch.compile'd
+    function); compiled_ops: the operations inside those calls (jaxpr equations), None where not counted;
+    method: how they were counted, in words."""
+
+    framework_ops: int | None
+    compiled_calls: int
+    compiled_ops: int | None
+    method: str

@@ -51,6 +51,7 @@ Threads: `threads=n` sets XLA's CPU thread pool before the backend starts (see i
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -61,7 +62,7 @@ from jax import lax
 
 from impls import jax_common
 from impls.base import RNNImpl
-from impls.core import PARAM_NAMES, SGD, Batch, Clip, ModelConfig, Optimizer, Params, StepMemory
+from impls.core import PARAM_NAMES, SGD, Batch, Clip, DispatchCount, ModelConfig, Optimizer, Params, StepMemory
 from impls.jax_common import bucket_length, pack, pack_many, unpack
 
 UNROLL = 8  # time steps (or chunks of them) unrolled per iteration of the time loop (all where T <= UNROLL)
@@ -329,6 +330,22 @@ class JaxScan(RNNImpl):
             "XLA buffer assignment of the compiled step (temporaries + arguments and outputs not aliased)",
         )
 
+    def _dispatch_count(self, batch: Batch) -> DispatchCount:
+        with self._precision():
+            # The same trace as the step's own: JAX's trace cache answers, nothing compiles.
+            jaxpr = self._fns.train_step.trace(self.state, *self._step_inputs(batch)).jaxpr
+        self._train_step(batch)
+        method = (
+            "one jitted call per step; equations of its jaxpr (loop bodies counted once), not dispatched one by one"
+        )
+        return DispatchCount(0, 1, jaxpr_equations(jaxpr.jaxpr), method)
+
+    def dispatch_probes(self) -> dict:
+        x = jnp.zeros((), dtype=jnp.float32)
+        trivial = _trivial_jit()
+        trivial(x).block_until_ready()  # compiles it, once per process
+        return {"compiled_call": lambda: trivial(x).block_until_ready()}
+
     def _train_epoch(self, batches: list[Batch]) -> list[float]:
         """All batches of the call are padded to one T_pad, the largest bucket among them, so that only
         B splits the call: each run of consecutive equal-B batches goes through the fused epoch function,
@@ -383,3 +400,22 @@ class JaxScan(RNNImpl):
     def thread_info(self) -> dict[str, object]:
         """The thread settings XLA's CPU backend started with (as far as this process set them)."""
         return jax_common.thread_info(self.threads, getattr(self, "_threads_applied", None))
+
+
+@functools.cache
+def _trivial_jit() -> Callable:
+    """A jitted x + 1: its cost per call is the fixed price of calling compiled code."""
+    return jax.jit(lambda x: x + 1)
+
+
+def jaxpr_equations(jaxpr) -> int:
+    """The primitive equations of a jaxpr, those inside the sub-jaxprs of a scan, cond or nested jit
+    counted in place of the equation that holds them (each body once, however often it runs)."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        inner = [j for v in eqn.params.values() for j in (v if isinstance(v, (tuple, list)) else (v,))]
+        inner = [
+            getattr(j, "jaxpr", j) for j in inner if hasattr(j, "eqns") or hasattr(getattr(j, "jaxpr", None), "eqns")
+        ]
+        count += sum(jaxpr_equations(j) for j in inner) if inner else 1
+    return count

@@ -16,7 +16,9 @@ writes contiguous rows; `self.p["W_xh"]` is the (H, V) view of it.
 
 from __future__ import annotations
 
+import dis
 import math
+import sys
 import tracemalloc
 
 import numpy as np
@@ -31,10 +33,15 @@ from impls.core import (
     Clip,
     ClipNorm,
     ClipValue,
+    DispatchCount,
     Optimizer,
     Params,
     StepMemory,
 )
+
+# The opcodes through which this module's Python hands NumPy an operation: calls, operators (@, +, *= ...),
+# reading and writing through subscripts.
+OPERATION_OPCODES = frozenset(dis.opmap[name] for name in ("CALL", "BINARY_OP", "BINARY_SUBSCR", "STORE_SUBSCR"))
 
 # Above this vocabulary size, dW_xh is accumulated by sorting token ids instead of a one-hot matmul.
 ONE_HOT_MAX_VOCAB = 512
@@ -363,6 +370,15 @@ class NumpyBPTT(RNNImpl):
     def _get_params(self) -> Params:
         return {k: v.copy() for k, v in self.p.items()}
 
+    def _dispatch_count(self, batch: Batch) -> DispatchCount:
+        ops = python_operations(lambda: self._train_step(batch), __file__)
+        method = "sys.settrace: calls, operators and subscripts executed in impls/numpy_bptt.py, each opcode one"
+        return DispatchCount(ops, 0, None, method)
+
+    def dispatch_probes(self) -> dict:
+        a, b, out = np.ones(1), np.ones(1), np.empty(1)
+        return {"framework_op": lambda: np.add(a, b, out=out)}  # one ufunc call on one-element arrays
+
     def _step_memory(self, batch: Batch) -> StepMemory:
         # NumPy reports every array's data buffer to tracemalloc; a caller already tracing keeps its trace.
         was_tracing = tracemalloc.is_tracing()
@@ -377,3 +393,33 @@ class NumpyBPTT(RNNImpl):
             if not was_tracing:
                 tracemalloc.stop()
         return StepMemory(max(0, peak - before), "tracemalloc peak (NumPy arrays and Python objects)")
+
+
+def python_operations(run, filename: str) -> int:
+    """Operations (OPERATION_OPCODES) executed in frames of code from `filename` while run() runs, counted
+    per opcode with sys.settrace: in NumPy code nearly each is one NumPy dispatch (a ufunc or operator, a
+    function, an index), while the few on Python numbers (a step index) count too. A tracer already set is
+    put back afterwards."""
+    count = 0
+    code_bytes: dict = {}  # code object -> its bytecode (co_code builds a new bytes object per access)
+
+    def trace(frame, event, _arg):
+        nonlocal count
+        code = frame.f_code
+        if code.co_filename != filename:
+            return None
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            ops = code_bytes.get(code)
+            if ops is None:
+                ops = code_bytes[code] = code.co_code
+            count += ops[frame.f_lasti] in OPERATION_OPCODES
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(previous)
+    return count

@@ -16,6 +16,7 @@ IMPLS: dict[str, str] = {
     "torch-autograd": "impls.torch_autograd:TorchAutograd",
     "jax-scan": "impls.jax_scan:JaxScan",
     "torch-nnrnn": "impls.torch_nnrnn:TorchNNRNN",
+    "torch-compile": "impls.torch_compile:TorchCompile",
 }
 
 # What each implementation needs installed, and the extra that installs it.
@@ -24,6 +25,7 @@ FRAMEWORKS: dict[str, tuple[str, str]] = {
     "torch-autograd": ("torch", "rnnbench[torch]"),
     "jax-scan": ("jax", "rnnbench[jax]"),
     "torch-nnrnn": ("torch", "rnnbench[torch]"),
+    "torch-compile": ("torch", "rnnbench[torch]"),
 }
 
 DEVICES: dict[str, tuple[str, ...]] = {
@@ -31,6 +33,7 @@ DEVICES: dict[str, tuple[str, ...]] = {
     "torch-autograd": ("cpu", "cuda"),
     "jax-scan": ("cpu",),
     "torch-nnrnn": ("cpu", "cuda"),
+    "torch-compile": ("cpu", "cuda"),
 }
 
 # Implementations with a train_epoch of their own (one fused call per epoch); the others run

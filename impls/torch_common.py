@@ -27,7 +27,19 @@ import torch
 import torch.nn.functional as F
 
 from impls.base import RNNImpl
-from impls.core import CLIP_NORM_EPS, PARAM_NAMES, SGD, Batch, Clip, ClipNorm, ClipValue, Optimizer, Params, StepMemory
+from impls.core import (
+    CLIP_NORM_EPS,
+    PARAM_NAMES,
+    SGD,
+    Batch,
+    Clip,
+    ClipNorm,
+    ClipValue,
+    DispatchCount,
+    Optimizer,
+    Params,
+    StepMemory,
+)
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -47,11 +59,15 @@ class DeviceBatch(NamedTuple):
     ragged: bool
 
 
-def batch_to_device(batch: Batch, device: torch.device) -> DeviceBatch:
-    """The batch as tensors on `device`: one host-to-device copy on CUDA, none on the CPU."""
+def batch_to_device(batch: Batch, device: torch.device, t_pad: int | None = None) -> DeviceBatch:
+    """The batch as tensors on `device`: one host-to-device copy on CUDA, none on the CPU. t_pad: a length
+    to pad T up to (id 0 in the steps added, which every record is masked through), None: T itself."""
     B, T = batch.size, batch.max_length
-    ragged = batch.min_length != T  # decided on the host from what the Batch cached: no device sync
     tokens = batch.tokens[:, :T].T  # (T, B) view of the (read-only) host array
+    if t_pad is not None and t_pad > T:
+        tokens = np.concatenate([tokens, np.zeros((t_pad - T, B), dtype=tokens.dtype)])  # (t_pad, B)
+        T = t_pad
+    ragged = batch.min_length != T  # decided on the host from what the Batch cached: no device sync
     if device.type == "cpu":
         # Writable copies (torch tensors must not wrap read-only memory), each a tensor as it is: torch's own
         # slicing and viewing cost more per call than these few host copies.
@@ -221,6 +237,14 @@ class TorchImpl(RNNImpl):
         peak = cpu_allocation_peak(lambda: self._train_step(batch))
         return StepMemory(peak, "torch CPU allocator events (autograd profiler, profile_memory)")
 
+    def _dispatch_count(self, batch: Batch) -> DispatchCount:
+        ops = top_level_aten_ops(lambda: self._train_step(batch))
+        return DispatchCount(ops, 0, None, "autograd profiler: top-level ATen operations")
+
+    def dispatch_probes(self) -> dict:
+        a, b, out = (torch.ones(1, dtype=self.dtype, device=self.dev) for _ in range(3))
+        return {"framework_op": lambda: torch.add(a, b, out=out)}  # one op on one-element tensors
+
     def _split_host(self, flat: np.ndarray) -> Params:
         """A host (N,) array laid out like self.flat -> canonical Params, each its own C-contiguous copy."""
         out = split_flat(flat, self.shapes)
@@ -229,14 +253,13 @@ class TorchImpl(RNNImpl):
         return {k: np.ascontiguousarray(v).copy() for k, v in out.items()}
 
 
-def cpu_allocation_peak(run) -> int:
-    """Bytes in use at the peak of run() beyond those in use when it began, from the CPU allocator's
-    allocation and free events as the autograd profiler records them (a block allocated before run()
-    began is not seen when it is freed). The legacy profiler is used because the Kineto one prints to stderr at start and stop."""
+def profiled(run, profile_memory: bool) -> list[list]:
+    """The autograd profiler's events of run(), a list of them per thread, each in the order they happened.
+    The legacy profiler is used because the Kineto one prints to stderr at start and stop."""
     config = torch.autograd.ProfilerConfig(
         torch.autograd.ProfilerState.CPU,
         False,  # record_shapes
-        True,  # profile_memory
+        profile_memory,
         False,  # with_stack
         False,  # with_flops
         False,  # with_modules
@@ -247,7 +270,14 @@ def cpu_allocation_peak(run) -> int:
         run()
     finally:
         thread_records = torch.autograd._disable_profiler_legacy()
-    events = [r for records in thread_records for r in records]
+    return thread_records
+
+
+def cpu_allocation_peak(run) -> int:
+    """Bytes in use at the peak of run() beyond those in use when it began, from the CPU allocator's
+    allocation and free events as the autograd profiler records them (a block allocated before run()
+    began is not seen when it is freed)."""
+    events = [r for records in profiled(run, profile_memory=True) for r in records]
     if not events:
         return 0
     origin = events[0]
@@ -256,3 +286,19 @@ def cpu_allocation_peak(run) -> int:
     )  # (time from the first event, signed bytes), in the order they happened across threads
     running = np.cumsum([0] + [c for _, c in changes])
     return int(running.max())
+
+
+def top_level_aten_ops(run) -> int:
+    """ATen operations dispatched while run() runs that no other ATen operation called: those that Python
+    code, the autograd engine or compiled code's wrapper dispatched, not an operator's own inner calls."""
+    count = 0
+    for events in profiled(run, profile_memory=False):
+        open_aten = []  # for each open range: whether it is an ATen operation
+        for event in events:
+            if event.kind() == "push":
+                is_aten = event.name().startswith("aten::")
+                count += is_aten and not any(open_aten)
+                open_aten.append(is_aten)
+            elif event.kind() == "pop" and open_aten:
+                open_aten.pop()
+    return count

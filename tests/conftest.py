@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 
 import pytest
 
@@ -27,6 +29,33 @@ def impl_name(request) -> str:
     if reason:
         pytest.skip(reason)
     return request.param
+
+
+# The backend torch-compile's models compile with in tests, unless a test asks for `inductor_backend`:
+# AOTAutograd's graphs run by eager kernels, so that Dynamo's capture of the whole step, its
+# differentiation and its in-place updates are all exercised while each compilation takes a second or
+# two, where inductor's code generation takes tens (tests/test_torch_compile.py runs inductor itself).
+TORCH_COMPILE_TEST_BACKEND = "aot_eager"
+
+
+@pytest.fixture(autouse=True)
+def torch_compile_backend(request, monkeypatch):
+    if importlib.util.find_spec("torch") is None or "inductor_backend" in request.fixturenames:
+        return
+    from impls.torch_compile import TorchCompile
+
+    monkeypatch.setattr(TorchCompile, "backend", TORCH_COMPILE_TEST_BACKEND)
+
+
+@pytest.fixture
+def inductor_backend() -> str:
+    """torch-compile's models compile with the default backend, inductor, as in the benchmark; on the CPU
+    it builds C++ with the machine's compiler, so the test skips, saying so, where there is none."""
+    if not any(shutil.which(cxx) for cxx in (os.environ.get("CXX", "c++"), "g++", "clang++")):
+        pytest.skip("inductor on the CPU needs a C++ compiler (g++ or clang++, or $CXX): none found")
+    from impls.torch_compile import TorchCompile
+
+    return TorchCompile.backend
 
 
 @pytest.fixture(autouse=True)

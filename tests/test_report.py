@@ -26,6 +26,9 @@ BATCHES = (1, 4, 32, 64)
 STEP_BASE = 50_000  # bytes of a step's peak that do not grow with B
 LOADED = ("alpha", "step-numpy-bptt-cpu-t1-H16-T4-B4")  # the one point measured under load
 SPEED = {("beta", "torch-autograd"): 0.1}  # beta runs torch-autograd 10x faster: a winner per machine
+# per implementation's train_step: (operations dispatched, seconds per trivial one, compiled calls, seconds per
+# trivial compiled call), so that they explain 25% and 50% of STEP_COST's overheads
+DISPATCH = {"numpy-bptt": (10, 1e-6, 0, None), "torch-autograd": (40, 2.5e-6, 1, 50e-6)}
 
 
 def cost_of(impl: str, kind: str, B: int, machine: str = "alpha") -> tuple[float, int]:
@@ -69,8 +72,18 @@ def step_point(machine, impl, B, kind="step", threads=1, H=16, T=4, status="ok",
         peak_rss_bytes=None, rss_growth_bytes=None, loss_before=2.3, loss_after=2.2, sanity_gap=0.001,
         sanity_ok=True, load_before=load, load_after=load, status=status,
         problems=["made-up problem"] if status == "failed" else [],
+        **(dispatch_columns(impl) if kind == "step" else {}),
     )  # fmt: skip
     return record(machine, point_id, kind, {"summary": [records.row(row)]}, status)
+
+
+def dispatch_columns(impl: str) -> dict:
+    """The dispatch counts of a made-up implementation; one not in DISPATCH (an outside one) has none."""
+    if impl not in DISPATCH:
+        return {}
+    ops, op_s, calls, call_s = DISPATCH[impl]
+    return {"framework_ops": ops, "framework_op_s": op_s, "compiled_calls": calls, "compiled_call_s": call_s,
+            "compiled_ops": 7 if calls else None, "dispatch_method": f"made-up count of {impl}"}  # fmt: skip
 
 
 def baseline_point(machine, B, threads=1, H=16, T=4) -> dict:
@@ -261,6 +274,18 @@ def test_noise_drift_and_points_under_load(run_dir):
     assert [(r["machine"], r["point_id"]) for r in analysis.loaded(t["summary"], cores)] == [LOADED]
 
 
+def test_overhead_parts_set_dispatches_beside_the_fitted_overhead(run_dir):
+    t = store.tables(run_dir)
+    configs = analysis.configs(analysis.enrich(t["summary"], t["peak"], t["baseline"]))
+    found = analysis.overhead_parts(configs, analysis.fits(t["summary"]))
+    parts = {p["impl"]: p for p in found if p["machine"] == "alpha"}
+    assert set(parts) == {"numpy-bptt", "torch-autograd"}  # the fused epoch has no count
+    assert parts["numpy-bptt"]["explained_s"] == pytest.approx(10e-6)
+    assert parts["numpy-bptt"]["share"] == pytest.approx(0.25)
+    assert parts["torch-autograd"]["share"] == pytest.approx(0.5)
+    assert parts["torch-autograd"]["unexplained_s"] == pytest.approx(150e-6)
+
+
 def test_memory_growth_ratio(run_dir):
     growth = {g["impl"]: g for g in analysis.memory_growth(store.tables(run_dir)["summary"])}
     assert growth["numpy-bptt"]["rise_ratio"] == pytest.approx(2.0)
@@ -284,6 +309,7 @@ SECTIONS = [
     "Findings",
     "Per-record cost against batch size",
     "Fixed overhead and marginal cost",
+    "What the overhead is made of",
     "Share of the matmul peak",
     "First call",
     "Memory",
@@ -333,6 +359,13 @@ def test_report_tables_hold_the_derived_figures(run_dir):
     accuracy = {r["call"]: r for r in table_after(text, "Accuracy per second")}
     assert accuracy["jax-scan"]["to target"] == "5.2 s"
     assert accuracy["jax-scan"]["to target, compilation excluded"] == "0.2 s"
+    parts = {r["call"]: r for r in table_after(text, "What the overhead is made of")}
+    assert parts["torch-autograd"]["ops x cost per op"] == f"40 x {fmt_time(2.5e-6)}"
+    assert parts["torch-autograd"]["compiled calls x cost per call"] == f"1 x {fmt_time(50e-6)}"
+    assert parts["torch-autograd"]["share of overhead"] == "50%"
+    assert parts["numpy-bptt"]["share of overhead"] == "25%"
+    assert "made-up count of numpy-bptt" in section_text(text, "What the overhead is made of")
+    assert re.search(r"numpy-bptt 25% of .*torch-autograd 50% of", section_text(text, "Findings"))
     noise = {r["worker"]: r for r in table_after(text, "Noise")}
     assert noise["numpy-bptt"]["drift"].startswith("1.200")
     assert noise["machine"]["drift"] == "1.000"

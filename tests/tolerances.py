@@ -16,4 +16,5 @@ STEP_MEMORY_PER_CACHE: dict[str, float] = {
     "torch-autograd": 1.5,
     "jax-scan": 3.0,
     "torch-nnrnn": 2.5,
+    "torch-compile": 2.5,
 }

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnbench import jsonio, machine
-from rnnbench.bench import memory, timing, workload
+from rnnbench.bench import dispatch, memory, timing, workload
 from rnnbench.bench.checks import Checks
 from rnnbench.bench.points import StepPoint
 from rnnbench.bench.profiles import Profile
@@ -50,6 +50,15 @@ def api_seconds(fn, sync) -> float:
         sync()
         runs.append((time.perf_counter() - t0) / API_CALLS)
     return float(np.median(runs))
+
+
+def compile_fields(model, after_first: int | None) -> dict:
+    """compilations, compilations_timed and compile_s of a point whose model's compile_count was
+    after_first after its first call (None: the implementation does not compile)."""
+    if after_first is None:
+        return {"compilations": None, "compilations_timed": None, "compile_s": None}
+    total = model.compile_count
+    return {"compilations": total, "compilations_timed": total - after_first, "compile_s": model.compile_seconds}
 
 
 def _mean_loss(result) -> float:
@@ -91,6 +100,7 @@ class PreparedStep:
     load_before: float | None
     date: str
     started: float
+    compiled_first: int | None = None  # the model's compilations after its first call (None: it compiles nothing)
     rounds: list[Round] = field(default_factory=list)
 
     @property
@@ -140,11 +150,13 @@ def prepare(point: StepPoint, profile: Profile) -> PreparedStep:
             return model.train_epoch(pool)
 
         first_s, first = timing.timed_call(call, model.sync)
+        compiled_first = getattr(model, "compile_count", None)
         warm = [timing.timed_call(call, model.sync)[0] for _ in range(min(1, profile.warmup))]
         planned, iterations = profile.epoch_rounds, 1
     else:
         records_per_call = point.batch
         first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync)
+        compiled_first = getattr(model, "compile_count", None)
         cycle = itertools.cycle(pool[1:] + pool[:1])
 
         def call():
@@ -158,7 +170,7 @@ def prepare(point: StepPoint, profile: Profile) -> PreparedStep:
     mem = memory.memory_fields(point.hidden, point.seq_len, point.batch, rss_before)
     return PreparedStep(
         point, profile, config, params, model, pool, call, records_per_call, planned, iterations,
-        first_s, first, warm, checks, mem, load_before, date, started,
+        first_s, first, warm, checks, mem, load_before, date, started, compiled_first,
     )  # fmt: skip
 
 
@@ -240,11 +252,15 @@ def finish(
         checks.flags.append(
             f"loaded: {gated['quiet_rounds']} of {len(p.rounds)} rounds quiet, {gate.needed(p.planned_rounds)} needed"
         )
+    compiled = compile_fields(model, p.compiled_first)  # before the untimed calls below add any
+    if compiled["compilations_timed"]:
+        checks.flags.append(f"compiled {compiled['compilations_timed']} time(s) during warm-up and timing")
     mem = dict(p.memory)
     if p.epoch:
         mem |= {"step_peak_bytes": None, "step_memory_method": None}
     else:
         mem |= memory.step_memory_fields(model, pool[0])
+    dispatched = {} if p.epoch else dispatch.dispatch_fields(model, pool[0])
     # what the public API adds to each call, timed alone: validation, and conversion to the framework
     stages = model.input_stages()
     api_check_s = api_seconds(lambda: stages["check"](pool[0]), model.sync)
@@ -260,7 +276,7 @@ def finish(
     key = _key(point, run_id, machine_label)
     samples = _samples(p, key, losses_by_round)
     stats = timing.robust_stats([s for r in counted for s in r.samples])
-    summary = _summary(p, key, stats, sanity, gated, mem, api_check_s, api_convert_s)
+    summary = _summary(p, key, stats, sanity, gated | compiled | dispatched, mem, api_check_s, api_convert_s)
     return records.PointRecord(
         point_id=point.point_id,
         kind=point.kind,

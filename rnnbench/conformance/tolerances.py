@@ -21,6 +21,7 @@ FLOAT32_STEP: dict[str, float] = {
     "torch-autograd": 3e-6,
     "jax-scan": 3e-6,
     "torch-nnrnn": 3e-6,
+    "torch-compile": 3e-6,
 }
 
 FLOAT32_TRAJECTORY: dict[str, float] = {
@@ -28,6 +29,7 @@ FLOAT32_TRAJECTORY: dict[str, float] = {
     "torch-autograd": 2e-6,
     "jax-scan": 2e-6,
     "torch-nnrnn": 2e-6,
+    "torch-compile": 2e-6,
 }
 
 

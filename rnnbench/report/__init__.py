@@ -109,9 +109,9 @@ def _listed(point: dict, what: str) -> list[str]:
 def build_report(run_dir: str | Path, target: float | None = None) -> Path:
     """Write run_dir/report.md and run_dir/plots/*.png from the run's data; return report.md's path.
     target: the validation accuracy that time-to-target refers to (default: 0.9 x the run's best)."""
-    from rnnbench.report import outside, plots, sections  # matplotlib loads only when a report is drawn
+    from rnnbench.report import document, outside, plots  # matplotlib loads only when a report is drawn
 
     run = read_run(run_dir, target)
     figures = plots.draw(run, run.run_dir / "plots")
-    parts = [sections.markdown(run, figures), outside.section(run)]  # the closing note: other packages' impls
+    parts = [document.markdown(run, figures), outside.section(run)]  # the closing note: other packages' impls
     return atomic_write_text(run.run_dir / "report.md", "\n".join(p for p in parts if p))

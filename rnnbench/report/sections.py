@@ -4,7 +4,7 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 
 from __future__ import annotations
 
-from rnnbench.report import seeded
+from rnnbench.report import overhead_parts
 from rnnbench.runs import analysis, seeds
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
@@ -180,6 +180,16 @@ def overhead(run, figures) -> str:
     return section(title, text, figure(figures, "overhead_marginal"), md_table(rows))
 
 
+def overhead_made_of(run) -> str:
+    parts = ordered(analysis.overhead_parts(run.configs, run.fits))
+    rows = [where(run, p) | overhead_parts.cells(p) for p in parts]
+    return (
+        section(overhead_parts.TITLE, overhead_parts.TEXT, overhead_parts.methods(parts), md_table(rows))
+        if rows
+        else ""
+    )
+
+
 def peak(run, figures) -> str:
     best: dict[tuple, dict] = {}
     for r in run.tables["peak"]:
@@ -330,116 +340,3 @@ def checks(run) -> str:
         return section("Checks", f"All {n} step, epoch and baseline points passed their checks.\n")
     text = "Failed points are left out of every figure; flagged ones (the timed parts do not add up) are kept.\n"
     return section("Checks", text, md_table(rows))
-
-
-def findings(run) -> list[str]:
-    """At most ten sentences, each with its number: on the tables' shape for the first (machine,
-    threads), then what holds across shapes, machines and thread counts."""
-    here = run.at_shape(run.configs)
-    first = min(((c["machine"], c["threads"]) for c in here), default=None)
-    main = [c for c in here if (c["machine"], c["threads"]) == first]
-    scope = (
-        f"{shape_text(run)}, threads {first[1]}" + (f", on {first[0]}" if len(run.machines) > 1 else "")
-        if first
-        else ""
-    )
-    out = []
-    at_1 = sorted((c for c in main if 1 in c["points"]), key=lambda c: c["points"][1]["per_record_median_s"])
-    if len(at_1) > 1:
-        lo, hi = at_1[0], at_1[-1]
-        ratio = hi["points"][1]["per_record_median_s"] / lo["points"][1]["per_record_median_s"]
-        out.append(
-            f"At B=1 ({scope}), {label(lo)} is the cheapest per record: {versus(lo['points'][1])}; "
-            f"{label(hi)} costs {fmt_times(ratio)} as much."
-        )
-    if main:
-        c = min(main, key=lambda c: c["best"]["per_record_median_s"])
-        pct = fmt_pct(c["best"].get("pct_of_peak"))
-        out.append(
-            f"The lowest per-record cost ({scope}) is {label(c)}'s at B={c['best']['batch']}: {versus(c['best'])}, "
-            f"{pct} of the matmul peak."
-        )
-    if points := [p for c in run.configs for p in c["points"].values() if p.get("x_baseline") is not None]:
-        p = min(points, key=lambda p: p["x_baseline"])
-        at = f"{label(p)} at H={p['hidden']}, T={p['seq_len']}, B={p['batch']}, {fmt_times(p['x_baseline'])}"
-        if beaten := sum(p["x_baseline"] < 1 for p in points):
-            out.append(
-                f"{beaten} of {len(points)} points beat the single-thread C baseline (furthest: {at}); "
-                "there the matmul peak is the bound."
-            )
-        else:
-            out.append(f"No point beats the single-thread C baseline; the closest is {at}.")
-    if len(run.machines) > 1:
-        wins = run.at_shape(analysis.winners(run.configs))
-        out.append(
-            "Cheapest per record at the best B: "
-            + "; ".join(
-                f"on {w['machine']} (threads {w['threads']}) {call_label(*w['best_call'])}, {fmt_time(w['best_s'])}"
-                for w in wins
-            )
-            + "."
-        )
-    if run.accuracy:
-        out.append(seeded.accuracy_finding(run, label))
-    if api := [c for c in main if c["api_share"] is not None]:
-        c = max(api, key=lambda c: c["api_share"])
-        s = c["smallest"]
-        out.append(
-            f"The public API (input check, conversion to the framework) takes at most {fmt_pct(100 * c['api_share'])} "
-            f"of a call at B={s['batch']} ({label(c)}: {api_parts(s)} of {fmt_time(s['median_s'])})."
-        )
-    if main:
-        c = max(main, key=lambda c: c["first_call_ratio"])
-        out.append(
-            f"{label(c)}'s first call takes {fmt_time(c['smallest']['first_call_s'])}, "
-            f"{fmt_times(c['first_call_ratio'])} its steady call."
-        )
-    if drifts := [w["drift"] for w in run.noise if w["drift"] is not None]:
-        worst = max(drifts, key=lambda d: abs(d - 1))
-        out.append(
-            f"The noise sentinel moved by at most {fmt_pct(100 * abs(worst - 1))} within a worker; "
-            f"{sum(r['gated'] for r in run.loaded)} of {len(run.tables['summary'])} points stayed loaded "
-            "(left out of every figure)."
-        )
-    if growth := [g for g in run.growth if g["rise_ratio"] == g["rise_ratio"]]:  # not NaN
-        g = max(growth, key=lambda g: g["rise_ratio"])
-        limit = analysis.MEMORY_GROWTH_LIMIT
-        grows = "something besides the cache grows with B" if g["rise_ratio"] > limit else f"within {limit:g}x"
-        out.append(
-            f"The step peak of {label(g)} at H={g['hidden']}, T={g['seq_len']} rises {g['rise_ratio']:.2f}x as fast "
-            f"as the BPTT cache, the most of all: {grows}."
-        )
-    if threads := _threads_finding(here):
-        out.append(threads)
-    return out[:10]
-
-
-def _threads_finding(here) -> str | None:
-    """The per-record cost at the best B with the most threads over that with the fewest, per call."""
-    by_call: dict[tuple, dict[int, float]] = {}
-    for c in here:
-        by_call.setdefault((c["machine"], label(c)), {})[c["threads"]] = c["best"]["per_record_median_s"]
-    ratios = sorted((t[max(t)] / t[min(t)], call, min(t), max(t)) for (_, call), t in by_call.items() if len(t) > 1)
-    if not ratios:
-        return None
-    (lo, lo_call, few, many), (hi, hi_call, *_) = ratios[0], ratios[-1]
-    return (
-        f"With {many} threads instead of {few}, the per-record cost at the best B is {fmt_times(lo)} ({lo_call}) "
-        f"to {fmt_times(hi)} ({hi_call}) of what it was."
-    )
-
-
-def markdown(run, figures: dict) -> str:
-    """The whole of report.md."""
-    sentences = findings(run)
-    listed = "\n".join(f"{k}. {s}" for k, s in enumerate(sentences, 1)) + "\n"
-    parts = [header(run), headline(run), section("Findings", listed) if sentences else ""]
-    parts += [
-        per_record(run, figures),
-        overhead(run, figures),
-        peak(run, figures),
-        first_call(run),
-        memory(run, figures),
-    ]
-    parts += [accuracy(run, figures), noise(run), machines(run, figures), checks(run)]
-    return "\n".join(p for p in parts if p)

@@ -14,6 +14,8 @@
     worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured on a busy machine
     gate_counts(summary)              the quiet gate's busy rounds and loaded points
     winners(configs)                  per machine, the fastest call at B=1 and at its best B
+    overhead_parts(configs, fits)     per train_step configuration at B=1: dispatches x their price beside
+                                      the fitted overhead, and the share of it they explain
 
 Plain Python and NumPy over lists of row dicts (rnnbench.runs.records columns): no pandas needed.
 """
@@ -201,6 +203,43 @@ def fits(summary: Iterable[dict]) -> list[dict]:
                     batch_max=max(batch),
                 )
             )
+        )
+    return out
+
+
+def explained_seconds(row: dict) -> float | None:
+    """framework_ops x framework_op_s + compiled_calls x compiled_call_s of a summary row: what the
+    dispatches of one step cost at the price of a trivial one; None where the row has no count."""
+    ops, op_s = row.get("framework_ops"), row.get("framework_op_s")
+    calls, call_s = row.get("compiled_calls"), row.get("compiled_call_s")
+    if ops is None and not calls:
+        return None
+    price = lambda n, seconds: n * to_float(seconds) if n else 0.0
+    return price(ops, op_s) + price(calls, call_s)
+
+
+def overhead_parts(configs_: Iterable[dict], fit_rows: Iterable[dict]) -> list[dict]:
+    """Per train_step configuration measured at B=1 with a dispatch count (rnnbench.bench.dispatch): its
+    B=1 row, the fitted overhead per step (None without a fit), explained_s (explained_seconds), share =
+    explained_s / overhead, and unexplained_s = overhead - explained_s: what Python, allocation and the
+    framework's own bookkeeping (autograd's graph, guards) add beyond the dispatches at a trivial op's price."""
+    fitted = {config_key(f): f for f in fit_rows}
+    out = []
+    for c in configs_:
+        row = c["points"].get(1)
+        if c["kind"] != "step" or row is None or (explained := explained_seconds(row)) is None:
+            continue
+        fit = fitted.get(tuple(c[k] for k in CONFIG))
+        overhead = to_float(fit["overhead_s"]) if fit else None
+        out.append(
+            {k: c[k] for k in CONFIG}
+            | {
+                "row": row,
+                "overhead_s": overhead,
+                "explained_s": explained,
+                "share": explained / overhead if overhead and overhead > 0 else None,
+                "unexplained_s": overhead - explained if overhead is not None else None,
+            }
         )
     return out
 

@@ -96,6 +96,18 @@ class Summary(StepKey):
     loaded_rounds: int | None = None  # rounds the machine was busy during (measured again)
     yardstick_steady_s: float | None = None  # the worker's yardstick at rest
     loaded: bool | None = None  # too few quiet rounds: left out of the headline, the fit and the findings
+    # Compilations the point's calls caused (implementations that compile; None elsewhere), and of them
+    # those during warm-up and timing (0 unless a shape recompiled); compile_s: the seconds they took.
+    compilations: int | None = None
+    compilations_timed: int | None = None
+    compile_s: float | None = None
+    # What one train_step dispatches and what one dispatch costs here (rnnbench.bench.dispatch; step points)
+    framework_ops: int | None = None  # operations dispatched one by one (NumPy, top-level ATen)
+    framework_op_s: float | None = None  # one trivial framework operation
+    compiled_calls: int | None = None  # calls into compiled code per step
+    compiled_call_s: float | None = None  # one call of a trivial compiled function
+    compiled_ops: int | None = None  # operations inside the compiled calls (jaxpr equations), not dispatched
+    dispatch_method: str | None = None
 
 
 @dataclass

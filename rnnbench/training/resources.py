@@ -7,7 +7,7 @@ step memory in tests/test_train.py:
                   back at the end, and Adam's two moments (SGD momentum: one)
     training step itemsize x B x T x (kH + V_in): the BPTT cache grows as B x T x H (inputs gathered,
                   hidden states, their gradients, temporaries: k = 4, and 7 for jax-scan, whose compiled
-                  step keeps more buffers alive), plus a one-hot input row per token where the
+                  step keeps more buffers alive; T padded as torch-compile pads it), plus a one-hot input row per token where the
                   implementation builds one (V_in = V, else 0)
     evaluation    itemsize x B x T x (2H + V_in) for the largest evaluation batch (forward only)
 
@@ -32,6 +32,7 @@ ONE_HOT_ALWAYS: frozenset[str] = frozenset({"torch-nnrnn"})
 ONE_HOT_SMALL_VOCAB: dict[str, int] = {"numpy-bptt": 512}
 OPTIMIZER_SLOTS: dict[str, int] = {"adam": 2, "momentum": 1, "sgd": 0}
 CACHE_UNITS, CACHE_UNITS_BY_IMPL = 4, {"jax-scan": 7}  # B x T x H arrays a training step holds at once
+PADDED_LENGTH = {"torch-compile": impls.core.compile_bucket}  # T -> the length an implementation runs
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,10 @@ def estimate(
         step = 0
     else:
         copies = 3 + OPTIMIZER_SLOTS[optimizer]
-        B, T = train_shape.records, train_shape.tokens
+        B, T = train_shape.records, PADDED_LENGTH.get(impl, int)(train_shape.tokens)
         units = CACHE_UNITS_BY_IMPL.get(impl, CACHE_UNITS)
         step = itemsize * B * (T * (units * H + one_hot) + H + 2 * C)
-    B, T = eval_shape.records, eval_shape.tokens
+    B, T = eval_shape.records, PADDED_LENGTH.get(impl, int)(eval_shape.tokens)
     evaluation = itemsize * B * (T * (2 * H + one_hot) + C)
     return MemoryEstimate(
         parameters=itemsize * n_params * copies,
