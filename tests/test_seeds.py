@@ -148,6 +148,7 @@ def write_run(run_dir, runs: list[tuple]) -> None:
     ],
 )
 def test_the_report_names_a_ranking_only_when_the_seeds_tell_them_apart(tmp_path, n, numpy_s, jax_s, wording):
+    pytest.importorskip("matplotlib", reason="the report's plots need matplotlib (pip install 'rnnbench[report]')")
     from rnnbench.report import build_report
 
     write_run(tmp_path, two_calls(n, numpy_s, jax_s))
