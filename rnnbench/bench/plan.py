@@ -14,7 +14,7 @@ from pathlib import Path
 from rnnbench import machine
 from rnnbench.bench import executors
 from rnnbench.bench import points as pts
-from rnnbench.bench.profiles import PROFILES
+from rnnbench.bench.profiles import PROFILES, Profile
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.runs import store
@@ -66,6 +66,8 @@ def make_sweep(args: argparse.Namespace) -> pts.Sweep:
     profile = PROFILES[args.profile].with_overrides(
         hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
     )
+    if not args.skip_accuracy:
+        profile = replace(profile, data=checked_data(profile))
     return pts.Sweep(
         impls=names,
         profile=profile,
@@ -75,6 +77,22 @@ def make_sweep(args: argparse.Namespace) -> pts.Sweep:
         sweep=not args.skip_sweep,
         accuracy=not args.skip_accuracy,
     )
+
+
+def checked_data(profile: Profile) -> str:
+    """The accuracy runs' data spec with its path made absolute against the current folder (the workers
+    run in the checkout), after loading it as the accuracy runs will: a spec that cannot be read, a
+    missing folder, a one-class set is refused here, before anything is measured (PlanError)."""
+    from impls.core import InputError
+    from rnnbench.bench.accuracy import load_accuracy_data
+    from rnnbench.data.sources import absolute_spec
+
+    try:
+        spec = absolute_spec(profile.data)
+        load_accuracy_data(replace(profile, data=spec))
+    except InputError as e:
+        raise PlanError(str(e)) from None
+    return spec
 
 
 def manifest(sweep: pts.Sweep, run_id: str) -> dict:
@@ -110,7 +128,7 @@ def _writable(root: Path) -> None:
 
 
 def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
-    root = Path(args.results_dir)
+    root = Path(args.results_dir).expanduser().absolute()  # the workers run in the checkout, not here
     if root.exists() and not root.is_dir():
         raise PlanError(f"--results-dir {root} is a file, not a folder")
     if args.resume and args.run_id is None:

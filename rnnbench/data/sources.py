@@ -76,6 +76,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     )
 
 
+def absolute_spec(spec: str) -> str:
+    """spec with its folder or file path made absolute against the current folder, so that a process
+    started in another folder (a benchmark worker) reads the same data; InputError for a spec that
+    parse_spec refuses. A bare path becomes folder:PATH or csv:PATH."""
+    kind, arg = parse_spec(spec)
+    if kind == "folder" and arg:
+        return f"folder:{os.path.abspath(arg)}"
+    if kind == "csv":
+        path, pairs = csv_source.peel_options(arg)
+        if path:
+            return ",".join([f"csv:{os.path.abspath(path)}", *(f"{key}={value}" for key, value in pairs)])
+    return spec
+
+
 def _options(spec: str, items: list[str], allowed: dict[str, object]) -> dict[str, object]:
     """key=value items -> typed options (the type of each default), with clear errors."""
     out: dict[str, object] = {}

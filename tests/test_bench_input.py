@@ -1,0 +1,98 @@
+"""`rnnbench bench` as a new user runs it: from a folder of their own, with paths relative to it, through
+the console script's module (`python -m rnnbench.cli`, the checkout on PYTHONPATH as an installed copy
+would be on sys.path). Every path is the user's folder's; bad data is refused before anything is measured.
+
+Each case runs on the tiny `test` profile with numpy-bptt only: its timings mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from rnnbench import machine
+from rnnbench.runs import store
+
+TIMEOUT_S = 300
+SWEEP = ["--profile", "test", "--impl", "numpy-bptt", "--no-report"]
+
+
+def bench_here(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`rnnbench bench ARGS` started in cwd, the package importable from the checkout and nowhere else."""
+    env = os.environ | {"PYTHONPATH": str(machine.REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "rnnbench.cli", "bench", *SWEEP, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def two_class_folder(path: Path) -> Path:
+    """A folder data set a tiny model learns at once: the label is the first letter."""
+    path.mkdir()
+    for label in ("a", "b"):
+        (path / f"{label}.txt").write_text("\n".join(f"{label}{'xyz'[i % 3] * (1 + i % 4)}" for i in range(150)))
+    return path
+
+
+@pytest.mark.parametrize(
+    "what", [["--skip-accuracy"], ["--skip-sweep", "--data", "folder:mynames"]], ids=["sweep", "accuracy"]
+)
+def test_a_run_from_another_folder_keeps_to_that_folder(tmp_path, what):
+    """run.json and every point go to ./results/RUN of the user's folder, the data is the folder's own,
+    and the checkout gets nothing."""
+    two_class_folder(tmp_path / "mynames")
+    run_id = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    done = bench_here(tmp_path, *what, "--run-id", run_id)
+    out = done.stdout + done.stderr
+    m = re.search(r"measured (\d+) of (\d+) points", out)
+    assert m, out
+    assert m[1] == m[2], out
+    assert int(m[1]) > 0, out
+    run_dir = tmp_path / "results" / run_id
+    assert store.read_manifest(run_dir), out
+    assert len(store.point_files(run_dir)) >= int(m[1])
+    assert not (machine.REPO_ROOT / "results" / run_id).exists()
+    if "--data" in what:
+        assert store.read_manifest(run_dir)["sweep"]["profile"]["data"] == f"folder:{tmp_path / 'mynames'}"
+
+
+def test_a_relative_data_path_is_read_from_the_users_folder(tmp_path):
+    """folder:examples/names names the user's examples/, not the checkout's: here there is none."""
+    done = bench_here(tmp_path, "--skip-sweep", "--data", "folder:examples/names", "--run-id", "r")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "does not exist" in done.stderr
+    assert not (tmp_path / "results" / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("nope:x", "unknown data source 'nope'"),
+        ("folder:missing", "does not exist"),
+        ("folder:one", "a classifier needs at least 2"),
+        ("csv:missing.csv", "does not exist"),
+    ],
+)
+def test_bad_accuracy_data_is_refused_before_anything_is_measured(tmp_path, data, message):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "only.txt").write_text("a\nb\nc\n")
+    done = bench_here(tmp_path, "--data", data, "--run-id", "r")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("rnnbench: error: ")
+    assert message in done.stderr
+    assert not (tmp_path / "results").exists()
