@@ -7,6 +7,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 
 import impls
 from impls import InputError, NonFiniteLossError
-from rnnbench import cli
+from rnnbench import cli, machine
 from rnnbench.data.dataset import load_dataset
 from rnnbench.training import resources
 from rnnbench.training import trainer as train_module
@@ -128,6 +130,7 @@ def test_diverging_run_raises_non_finite_loss_error() -> None:
         pytest.param({"eval_every": -1}, "eval_every must be a non-negative integer", id="eval-every"),
         pytest.param({"lr": -1.0}, "lr must be a positive finite number", id="lr"),
         pytest.param({"data": "nope:x"}, "unknown data source 'nope'", id="data"),
+        pytest.param({"seed": -1}, r"seed must be an integer in \[0, 4294967296\), got -1", id="seed"),
     ],
 )
 def test_bad_config_raises_input_error(changes: dict, match: str) -> None:
@@ -268,6 +271,17 @@ def test_cli_removes_the_out_folder_it_created_when_the_run_fails(run_cli, tmp_p
     assert run_cli(["train", "--data", "folder:/no/such/dir", "--out", str(out)]) == 2
     assert "data folder '/no/such/dir' does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_negative_seed_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """Through the console script's module, from a folder of the user's: exit 2, one line, no runs/."""
+    (tmp_path / "F.csv").write_text("".join(f"{w}{i},{w}\n" for i in range(20) for w in ("ab", "cd")))
+    env = os.environ | {"PYTHONPATH": str(machine.REPO_ROOT)}
+    argv = [sys.executable, "-m", "rnnbench.cli", "train", "--data", "csv:F.csv", "--seed", "-1", "--out", "runs/s"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "rnnbench: error: seed must be an integer in [0, 4294967296), got -1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["F.csv"]
 
 
 # -- splits from the command line ----------------------------------------------------------------------
