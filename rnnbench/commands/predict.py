@@ -33,7 +33,8 @@ from rnnbench.training.predict import predict
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("model", metavar="DIR", help="a model folder written by `rnnbench train --out DIR`")
-    add("texts", nargs="*", metavar="TEXT", help="records to label (or use --input)")
+    add("texts", nargs="*", metavar="TEXT", help="records to label (or use --input); options may come between them")
+    parser.set_defaults(trailing_positionals="texts")
     add(
         "--input",
         metavar="FILE",
@@ -87,10 +88,14 @@ def read_records(texts: list[str], input_path: str | None) -> list[str]:
     return records
 
 
+SHOWN_AS = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})  # one record, one line
+
+
 def format_line(classes: list[str], probs: np.ndarray, top: int, text: str) -> str:
-    """LABEL<TAB>P[<TAB>LABEL<TAB>P ...]<TAB>TEXT for one record's probabilities (C,)."""
+    """LABEL<TAB>P[<TAB>LABEL<TAB>P ...]<TAB>TEXT for one record's probabilities (C,); a tab or line break
+    in TEXT is printed as \\t, \\n or \\r (and a backslash as \\\\), so that each record is one line."""
     best = np.argsort(-probs, kind="stable")[:top]
-    return "\t".join([*(f"{classes[c]}\t{probs[c]:.4f}" for c in best), text])
+    return "\t".join([*(f"{classes[c]}\t{probs[c]:.4f}" for c in best), text.translate(SHOWN_AS)])
 
 
 def run(args: argparse.Namespace) -> int:
