@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from rnnbench import machine
+from rnnbench.bench import plan
+from rnnbench.cli import build_parser, main
+from rnnbench.commands.bench import resume_command
 from rnnbench.runs import store
 
 TIMEOUT_S = 300
@@ -96,3 +99,52 @@ def test_bad_accuracy_data_is_refused_before_anything_is_measured(tmp_path, data
     assert done.stderr.startswith("rnnbench: error: ")
     assert message in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_the_accuracy_runs_are_set_from_the_command_line(tmp_path):
+    """--acc-hidden, --acc-batch-sizes, --acc-epochs and --acc-lr reach the workers' profile and the
+    resume command."""
+    argv = [*SWEEP, "--skip-sweep", "--acc-hidden", "8", "--acc-batch-sizes", "1,4", "--acc-epochs", "1"]
+    argv += ["--acc-lr", "0.03", "--results-dir", str(tmp_path), "--run-id", "r"]
+    args = build_parser().parse_args(["bench", *argv])
+    p = plan.make_plan(args)
+    assert sorted(i for s in p.specs for i in s.point_ids) == [
+        "accuracy-numpy-bptt-cpu-t1-B1",
+        "accuracy-numpy-bptt-cpu-t1-B4",
+    ]
+    (spec,) = p.specs
+    assert {k: spec.profile[k] for k in ("acc_hidden", "acc_batch_sizes", "epochs", "lr_b1")} == {
+        "acc_hidden": 8,
+        "acc_batch_sizes": (1, 4),
+        "epochs": 1,
+        "lr_b1": 0.03,
+    }
+    resume = resume_command(p, args)
+    for words in ("--acc-hidden 8", "--acc-batch-sizes 1,4", "--acc-epochs 1", "--acc-lr 0.03"):
+        assert words in resume
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--skip-sweep", "--batch-sizes", "1,8", "--hidden", "16"], "--hidden, --batch-sizes set the step-cost sweep"),
+        (["--skip-sweep", "--seq-len", "4"], "--seq-len sets the step-cost sweep, which --skip-sweep leaves out"),
+        (["--skip-accuracy", "--acc-epochs", "2"], "--acc-epochs sets the accuracy runs"),
+        (["--skip-accuracy", "--data", "synthetic"], "--data sets the accuracy runs, which --skip-accuracy"),
+    ],
+)
+def test_a_flag_of_a_part_left_out_is_refused(tmp_path, capsys, flags, message):
+    assert main(["bench", *SWEEP, *flags, "--results-dir", str(tmp_path / "results")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1, captured.err
+    assert message in captured.err
+    assert not (tmp_path / "results").exists()
+
+
+def test_bench_help_shows_the_accuracy_flags_and_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "rnnbench bench --skip-sweep --data folder:examples/names" in out
+    assert "--acc-batch-sizes B,B" in out

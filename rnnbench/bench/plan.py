@@ -59,12 +59,41 @@ def resolve_impls(names: list[str] | None, device: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# the flags of `rnnbench bench` that set a field of the profile: those of the step-cost sweep, then those
+# of the accuracy runs
+SWEEP_FLAGS: dict[str, str] = {"--hidden": "hidden", "--seq-len": "seq_len", "--batch-sizes": "batch_sizes"}
+ACCURACY_FLAGS: dict[str, str] = {
+    "--data": "data",
+    "--acc-hidden": "acc_hidden",
+    "--acc-batch-sizes": "acc_batch_sizes",
+    "--acc-epochs": "epochs",
+    "--acc-lr": "lr_b1",
+}
+PROFILE_FLAGS: dict[str, str] = SWEEP_FLAGS | ACCURACY_FLAGS
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def check_flags_apply(args: argparse.Namespace) -> None:
+    """A flag of the part that --skip-sweep or --skip-accuracy leaves out is refused, not ignored."""
+    for skip, flags, part in (
+        ("skip_sweep", SWEEP_FLAGS, "the step-cost sweep, which --skip-sweep leaves out"),
+        ("skip_accuracy", ACCURACY_FLAGS, "the accuracy runs, which --skip-accuracy leaves out"),
+    ):
+        given = [flag for flag in flags if getattr(args, _dest(flag), None) is not None]
+        if getattr(args, skip) and given:
+            raise PlanError(f"{', '.join(given)} {'sets' if len(given) == 1 else 'set'} {part}: drop one or the other")
+
+
 def make_sweep(args: argparse.Namespace) -> pts.Sweep:
     import impls
 
+    check_flags_apply(args)
     names = resolve_impls(args.impl, args.device)
     profile = PROFILES[args.profile].with_overrides(
-        hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
+        **{name: getattr(args, _dest(flag), None) for flag, name in PROFILE_FLAGS.items()}
     )
     if not args.skip_accuracy:
         profile = replace(profile, data=checked_data(profile))
