@@ -263,11 +263,17 @@ def _folder(files: dict[str, str]):
     return make
 
 
-def _csv_spec(text: str):
+def _csv_spec(text: str, options: str = ""):
     def make(tmp: Path) -> str:
-        return f"csv:{_csv(tmp, text, 'bad.csv')}"
+        return f"csv:{_csv(tmp, text, 'bad.csv')}{options}"
 
     return make
+
+
+def _csv_latin1(tmp: Path) -> str:
+    path = tmp / "latin1.csv"
+    path.write_bytes("Smith,en\nJones,en\nMüller,de\n".encode("latin-1"))
+    return f"csv:{path}"
 
 
 def _latin1(tmp: Path) -> str:
@@ -289,6 +295,13 @@ def _latin1(tmp: Path) -> str:
         pytest.param(_folder({"a.txt": "x\ny\n", "b.txt": "\n \n"}), "class 'b' has no examples", id="empty-class"),
         pytest.param(_folder({"a.txt": "x\ny\n"}), "needs at least 2", id="one-class"),
         pytest.param(_latin1, "not valid UTF-8", id="folder-not-utf8"),
+        pytest.param(_csv_latin1, r"is not valid UTF-8: line 3, column 2: byte fc is not UTF-8", id="csv-not-utf8"),
+        pytest.param(_csv_spec("a,x\nb,y\n", ",foo=1"), r"unknown option 'foo' in data spec", id="csv-bad-option"),
+        pytest.param(
+            _csv_spec("".join(f"{'pos' if i % 2 else 'neg'},film number {i}\n" for i in range(12))),
+            r"if column 0 holds the labels, say csv:.*bad\.csv,text=1,label=0",
+            id="csv-label-column-first",
+        ),
         pytest.param(lambda tmp: f"csv:{tmp / 'missing.csv'}", "does not exist", id="csv-missing"),
         pytest.param(lambda tmp: f"csv:{tmp}", "is a directory", id="csv-is-a-directory"),
         pytest.param(_csv_spec(""), "is empty", id="csv-empty"),
@@ -412,6 +425,11 @@ def test_csv_header_option_overrides_the_rule(tmp_path: Path) -> None:
     path = _csv(tmp_path, "a,x\nb,y\nc,z\nd,z\n", "d.csv")
     assert load_dataset(f"csv:{path},header=0", val_fraction=0.0, test_fraction=0.0).classes == ["x", "y", "z"]
     assert load_dataset(f"csv:{path},header=1", val_fraction=0.0, test_fraction=0.0).classes == ["y", "z"]
+
+
+def test_a_csv_file_named_with_a_comma_and_equals_sign_is_read(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "a,x\nb,y\nc,x\n", "d.csv,v=2")
+    assert load_dataset(f"csv:{path}", val_fraction=0.0, test_fraction=0.0).classes == ["x", "y"]
 
 
 def test_bare_csv_path_takes_options(tmp_path: Path) -> None:

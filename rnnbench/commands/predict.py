@@ -25,7 +25,7 @@ import numpy as np
 import impls
 from impls import FrameworkUnavailableError, InputError
 from rnnbench.commands import arguments
-from rnnbench.data.sources import BOM, read_text
+from rnnbench.data.sources import BOM, not_utf8_at, read_text
 from rnnbench.training.model_files import load_model
 from rnnbench.training.predict import predict
 
@@ -75,10 +75,11 @@ def read_records(texts: list[str], input_path: str | None) -> list[str]:
             raise InputError(f"record {empty[0]} is empty: there is nothing to label")
         return records
     if input_path == "-":
+        data = sys.stdin.buffer.read()
         try:
-            text = sys.stdin.buffer.read().decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise InputError(f"standard input is not valid UTF-8: {e}") from None
+            raise InputError(f"standard input is not valid UTF-8: {not_utf8_at(data, e)}") from None
     else:
         text = read_text(input_path, "input file")
     records = [line.strip() for line in text.removeprefix(BOM).splitlines()]
