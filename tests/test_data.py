@@ -150,6 +150,28 @@ def test_vocab_comes_from_train_only_and_unknown_tokens_map_to_unk(tmp_path: Pat
     assert ds.vocab.decode(ds.train.sequences[0]) == list(ds.train.texts[0])
 
 
+@pytest.mark.parametrize("role", ["val", "test"])
+def test_separate_data_sharing_training_records_or_repeating_records_is_warned_of(tmp_path: Path, role) -> None:
+    root = write_folder(tmp_path / "d", {"a": ["ab", "ba", "abab", "aab"], "b": ["cd", "dc", "cdd", "dcd"]})
+    other = _csv(tmp_path, "ab,a\ncd,b\nzz,a\nzz,a\nzz,a\nqq,b\n")
+    ds = load_dataset(f"folder:{root}", **{f"{role}_spec": f"csv:{other}"}, val_fraction=0, test_fraction=0)
+    name = {"val": "validation", "test": "test"}[role]
+    assert ds.warnings == (
+        (
+            f"2 of the 6 records of the {name} data 'csv:{other}' are training records too: "
+            "its accuracy is partly recall of the training data"
+        ),
+        f"the {name} data 'csv:{other}' holds 2 duplicate record(s): they count more than once",
+    )
+    assert "warning: 2 of the 6 records" in ds.describe()
+
+
+def test_separate_data_apart_from_the_training_data_gets_no_warning(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "d", {"a": ["ab", "ba", "abab", "aab"], "b": ["cd", "dc", "cdd", "dcd"]})
+    other = _csv(tmp_path, "zz,a\nqq,b\n")
+    assert load_dataset(f"folder:{root}", val_spec=f"csv:{other}", test_fraction=0).warnings == ()
+
+
 def _csv(tmp_path: Path, content: str, name: str = "v.csv") -> Path:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
