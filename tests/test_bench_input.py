@@ -148,3 +148,23 @@ def test_bench_help_shows_the_accuracy_flags_and_examples(capsys):
     out = capsys.readouterr().out
     assert "rnnbench bench --skip-sweep --data folder:examples/names" in out
     assert "--acc-batch-sizes B,B" in out
+
+
+def test_a_forced_resume_over_other_libraries_records_both_and_marks_the_run_mixed(tmp_path):
+    from rnnbench.report.document import mixed_lines
+
+    argv = ["bench", *SWEEP, "--skip-accuracy", "--results-dir", str(tmp_path), "--run-id", "r"]
+    run_dir = plan.make_plan(build_parser().parse_args(argv)).run_dir
+    began = store.read_manifest(run_dir)
+    began["versions"] = began["versions"] | {"numpy": "0.0.1"}
+    store.write_manifest(run_dir, began)
+    plan.make_plan(build_parser().parse_args([*argv, "--resume", "--force"]))
+    doc = store.read_manifest(run_dir)
+    assert doc["mixed"] is True
+    assert doc["versions"]["numpy"] == "0.0.1", "the versions the run began with stay"
+    (session,) = doc["resumed"]
+    assert session["versions"] == machine.versions()
+    assert f"numpy 0.0.1 -> {machine.versions()['numpy']}" in session["changes"]
+    (line,) = mixed_lines(doc)
+    assert line.startswith("**Mixed run**: resumed")
+    assert "numpy 0.0.1 ->" in line

@@ -187,12 +187,21 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
             raise PlanError(
                 f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
             )
+        if changes and old:
+            store.write_manifest(run_dir, forced_resume(old, now, changes))
     elif store.point_files(run_dir):
         raise PlanError(f"run {run_dir} already has results; add --resume to continue it, or choose another --run-id")
     if not old or not args.resume:  # a fresh start in a folder left by an interrupted one records this code
         run_dir.mkdir(parents=True, exist_ok=True)
         store.write_manifest(run_dir, now)
     return run_dir
+
+
+def forced_resume(old: dict, now: dict, changes: list[str]) -> dict:
+    """run.json of a run resumed with --force over other code or libraries: the versions it began with
+    stay, each forced resume adds its own (date, git, versions, what changed), and the run is mixed."""
+    session = {"created": now["created"], "git": now["git"], "versions": now["versions"], "changes": changes}
+    return old | {"mixed": True, "resumed": [*(old.get("resumed") or []), session]}
 
 
 def execution_options(args: argparse.Namespace) -> executors.ExecutorOptions:

@@ -2,7 +2,7 @@
 rnnbench.commands.report, which describes the report).
 
 Here: the run as the report reads it (every figure from rnnbench.runs.analysis); sections.py writes the
-markdown, plots.py the figures (matplotlib, imported there only).
+markdown's sections, document.py puts them together under the opening, plots.py the figures (matplotlib, imported there only).
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def _listed(point: dict, what: str) -> list[str]:
 def build_report(run_dir: str | Path, target: float | None = None) -> Path:
     """Write run_dir/report.md and run_dir/plots/*.png from the run's data; return report.md's path.
     target: the validation accuracy that time-to-target refers to (default: 0.9 x the run's best)."""
-    from rnnbench.report import plots, sections  # matplotlib loads only when a report is drawn
+    from rnnbench.report import document, plots  # matplotlib loads only when a report is drawn
 
     run = read_run(run_dir, target)
     figures = plots.draw(run, run.run_dir / "plots")
-    return atomic_write_text(run.run_dir / "report.md", sections.markdown(run, figures))
+    return atomic_write_text(run.run_dir / "report.md", document.markdown(run, figures))

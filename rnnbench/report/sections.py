@@ -73,32 +73,6 @@ def figure(figures: dict, name: str) -> str:
     return f"![{name.replace('_', ' ')}](plots/{figures[name].name})\n" if name in figures else ""
 
 
-def header(run) -> str:
-    m = run.manifest
-    git, versions = m.get("git", {}), m.get("versions", {})
-    libs = ", ".join(f"{k} {versions[k]}" for k in ("numpy", "torch", "jax") if versions.get(k))
-    profile = m.get("sweep", {}).get("profile", {}).get("name")
-    lines = [
-        f"# Benchmark report: {run.run_id}\n",
-        f"Measured {str(m.get('created', '?'))[:10]} at git {git.get('short', '?')}"
-        + (" (uncommitted changes)" if git.get("dirty") else "")
-        + (f", profile {profile}" if profile else "")
-        + (f"; {libs}." if libs else "."),
-    ]
-    for machine in run.machines:
-        s = (run.environment.get(machine) or [{}])[-1]
-        extra = [f"{s['memory_gib']} GiB"] if s.get("memory_gib") else []
-        extra += [str(g) for g in s.get("gpus") or []]
-        cpu = s.get("cpu", {}).get("model", "?")
-        cores = f"{run.cores.get(machine, '?')} cores"
-        lines.append(f"Machine {machine}: {', '.join([cpu, cores, *extra])}.")
-    lines.append(
-        f"How each figure is measured: {DESIGN}; the files of this folder: {FILES}. Tables are at "
-        f"{shape_text(run)} (the shape most calls were measured at); the plots show every shape.\n"
-    )
-    return "\n".join(lines)
-
-
 def api_parts(summary: dict) -> str:
     """ "check + conversion" of a summary row, e.g. "95 ns + 4.1 µs"."""
     return f"{fmt_time(summary.get('api_check_s'))} + {fmt_time(summary.get('api_convert_s'))}"
@@ -431,19 +405,3 @@ def _threads_finding(here) -> str | None:
         f"With {many} threads instead of {few}, the per-record cost at the best B is {fmt_times(lo)} ({lo_call}) "
         f"to {fmt_times(hi)} ({hi_call}) of what it was."
     )
-
-
-def markdown(run, figures: dict) -> str:
-    """The whole of report.md."""
-    sentences = findings(run)
-    listed = "\n".join(f"{k}. {s}" for k, s in enumerate(sentences, 1)) + "\n"
-    parts = [header(run), headline(run), section("Findings", listed) if sentences else ""]
-    parts += [
-        per_record(run, figures),
-        overhead(run, figures),
-        peak(run, figures),
-        first_call(run),
-        memory(run, figures),
-    ]
-    parts += [accuracy(run, figures), noise(run), machines(run, figures), checks(run)]
-    return "\n".join(p for p in parts if p)
