@@ -428,3 +428,31 @@ def test_cli_names_a_missing_run(tmp_path, capsys):
 
     assert cli.main(["report", "nothing-here", "--results-dir", str(tmp_path)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def _fit(impl: str, overhead_s: float, marginal_s: float) -> dict:
+    return {"machine": "alpha", "impl": impl, "device": "cpu", "threads": 1, "hidden": 16, "seq_len": 4}, {
+        "kind": "step",
+        "overhead_s": overhead_s,
+        "marginal_s": marginal_s,
+        "crossover_batch": float("nan"),
+        "max_rel_residual": 0.044,
+        "batch_min": 1,
+        "batch_max": 256,
+    }
+
+
+def test_a_fit_with_a_negative_marginal_cost_is_said_to_have_failed_and_why():
+    from types import SimpleNamespace
+
+    from rnnbench.report import sections
+
+    fits = [a | b for a, b in (_fit("numpy-bptt", 40e-6, 2e-6), _fit("torch-nnrnn", 300e-6, -5.04e-6))]
+    run = SimpleNamespace(configs=fits, fits=fits, at_shape=lambda rows: rows, machines=["alpha"], shape=(16, 4))
+    text = sections.overhead(run, {})
+    rows = {r["call"]: r for r in table_after(text, "Fixed overhead and marginal cost")}
+    assert rows["numpy-bptt"]["fit"] == "ok"
+    assert rows["torch-nnrnn"]["fit"] == (
+        "failed: the marginal cost per record came out negative: the time per step does not grow with B over B=1-256"
+    )
+    assert "The failed fits (torch-nnrnn (threads 1)) are left out of the plot." in text

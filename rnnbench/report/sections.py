@@ -4,7 +4,7 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 
 from __future__ import annotations
 
-from rnnbench.runs import analysis
+from rnnbench.runs import analysis, costmodel
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
 HEADLINE_B = 32  # the middle column of the headline: a common minibatch size
@@ -146,11 +146,18 @@ def overhead(run, figures) -> str:
             "B* = overhead / marginal": fmt_num(f["crossover_batch"]),
             "worst fit error": fmt_pct(100 * f["max_rel_residual"]),
         }
-        | {"B range": f"{f['batch_min']}-{f['batch_max']}"}
+        | {"B range": f"{f['batch_min']}-{f['batch_max']}", "fit": _fit_verdict(f)}
         for f in ordered(fits)
     ]
     text = f"time_per_step(B) = overhead + B x marginal, fitted to the medians ({shape_text(run)}).\n"
+    failed = [f"{label(f)} (threads {f['threads']})" for f in ordered(fits) if _fit_verdict(f) != "ok"]
+    text += f"The failed fits ({', '.join(failed)}) are left out of the plot.\n" if failed else ""
     return section(title, text, figure(figures, "overhead_marginal"), md_table(rows))
+
+
+def _fit_verdict(f: dict) -> str:
+    why = costmodel.fit_failure(f["overhead_s"], f["marginal_s"], f["batch_min"], f["batch_max"])
+    return "ok" if why is None else f"failed: {why}"
 
 
 def peak(run, figures) -> str:
