@@ -456,3 +456,33 @@ def test_a_fit_with_a_negative_marginal_cost_is_said_to_have_failed_and_why():
         "failed: the marginal cost per record came out negative: the time per step does not grow with B over B=1-256"
     )
     assert "The failed fits (torch-nnrnn (threads 1)) are left out of the plot." in text
+
+
+def test_machines_are_set_side_by_side_only_on_what_both_measured(tmp_path):
+    """Merged shards: numpy-bptt's B=1 and torch-autograd's B=64 (beta's cheapest) ran on beta alone.
+    Neither may make beta's cheapest call: each machine is judged on what the other measured too."""
+    run = tmp_path / "run"
+    store.write_manifest(run, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    beta_alone = {("numpy-bptt", 1), ("torch-autograd", 64)}
+    for machine in ("alpha", "beta"):
+        for B in (1, 4, 64):
+            for impl in ("numpy-bptt", "torch-autograd"):
+                if machine == "beta" or (impl, B) not in beta_alone:
+                    store.save_point(run, step_point(machine, impl, B))
+    t = store.tables(run)
+    wins = {w["machine"]: w for w in analysis.winners(analysis.configs(t["summary"]))}
+    for w in wins.values():
+        assert w["shared"]
+        assert w["b1_call"] == ("torch-autograd", "step", "cpu"), "numpy-bptt's B=1 ran on beta alone"
+        assert (w["best_call"], w["best_B"]) == (("numpy-bptt", "step", "cpu"), 64)
+
+
+def test_machines_that_share_no_configuration_are_said_to(tmp_path):
+    run = tmp_path / "run"
+    store.write_manifest(run, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    for B in (1, 4, 64):
+        store.save_point(run, step_point("alpha", "numpy-bptt", B))
+        store.save_point(run, step_point("beta", "torch-autograd", B))
+    t = store.tables(run)
+    wins = analysis.winners(analysis.configs(t["summary"]))
+    assert [(w["shared"], w["best_call"], w["b1_call"]) for w in wins] == [(False, None, None)] * 2

@@ -274,14 +274,21 @@ def machines(run, figures) -> str:
         for c in configs
     ]
     wins = "".join(
-        f"- {w['machine']}, threads {w['threads']}: at B=1 "
-        + ("-" if w["b1_call"] is None else f"{call_label(*w['b1_call'])} ({fmt_time(w['b1_s'])})")
-        + f"; at the best B {call_label(*w['best_call'])} ({fmt_time(w['best_s'])} at B={w['best_B']})\n"
+        f"- {w['machine']}, threads {w['threads']}: "
+        + (
+            "the machines measured no call at the same B here: nothing to set side by side"
+            if not w["shared"]
+            else "at B=1 "
+            + ("-" if w["b1_call"] is None else f"{call_label(*w['b1_call'])} ({fmt_time(w['b1_s'])})")
+            + f"; at the best B {call_label(*w['best_call'])} ({fmt_time(w['best_s'])} at B={w['best_B']})"
+        )
+        + "\n"
         for w in run.at_shape(analysis.winners(run.configs))
     )
     text = (
         f"Each call on each machine at {shape_text(run)}: raw, and in brackets as a multiple of that machine's "
-        "C baseline; % of that machine's matmul peak. The cheapest per record on each machine:\n"
+        "C baseline; % of that machine's matmul peak. The cheapest per record on each machine, among the calls "
+        "and batch sizes every machine measured:\n"
     )
     return section("Machines side by side", text, wins, md_table(rows), figure(figures, "machines"))
 
@@ -340,15 +347,7 @@ def findings(run) -> list[str]:
         else:
             out.append(f"No point beats the single-thread C baseline; the closest is {at}.")
     if len(run.machines) > 1:
-        wins = run.at_shape(analysis.winners(run.configs))
-        out.append(
-            "Cheapest per record at the best B: "
-            + "; ".join(
-                f"on {w['machine']} (threads {w['threads']}) {call_label(*w['best_call'])}, {fmt_time(w['best_s'])}"
-                for w in wins
-            )
-            + "."
-        )
+        out.append(_machines_finding(run))
     if run.accuracy:
         out.append(_accuracy_finding(run))
     if api := [c for c in main if c["api_share"] is not None]:
@@ -382,6 +381,17 @@ def findings(run) -> list[str]:
     if threads := _threads_finding(here):
         out.append(threads)
     return out[:10]
+
+
+def _machines_finding(run) -> str:
+    wins = [w for w in run.at_shape(analysis.winners(run.configs)) if w["shared"]]
+    if not wins:
+        return "The machines measured no call at the same B: none is set against another."
+    cheapest = "; ".join(
+        f"on {w['machine']} (threads {w['threads']}) {call_label(*w['best_call'])}, {fmt_time(w['best_s'])}"
+        for w in wins
+    )
+    return f"Cheapest per record at the best B, among the calls and batch sizes every machine measured: {cheapest}."
 
 
 def _accuracy_finding(run) -> str:
