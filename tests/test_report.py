@@ -486,3 +486,15 @@ def test_machines_that_share_no_configuration_are_said_to(tmp_path):
     t = store.tables(run)
     wins = analysis.winners(analysis.configs(t["summary"]))
     assert [(w["shared"], w["best_call"], w["b1_call"]) for w in wins] == [(False, None, None)] * 2
+
+
+@pytest.mark.usefixtures("report_deps")
+def test_the_accuracy_tables_records_per_second_leave_compilation_apart(run_dir):
+    """jax-scan's run spends 5 s compiling and 0.4 s training 400 records: 1,000 records/s steady."""
+    from rnnbench.report import build_report
+
+    text = build_report(run_dir).read_text()
+    rows = {r["call"]: r for r in table_after(text, "Accuracy per second")}
+    assert rows["jax-scan"]["records/s, steady"] == "1,000"
+    assert rows["jax-scan"]["compile (apart)"] == "5 s"
+    assert rows["numpy-bptt"]["records/s, steady"] == "100"

@@ -277,7 +277,8 @@ def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple
 
 def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
     """Per training run (machine, impl, device, threads, batch): lr, epochs, best and final validation
-    accuracy, training and compile seconds, records per second, and the time to target on both clocks:
+    accuracy, training and compile seconds, records per second (over the training seconds, and steady:
+    over those less the compile seconds), and the time to target on both clocks:
     the wall clock (train_seconds, compilation included) and the steady one (without compile_seconds)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in evals:
@@ -298,12 +299,17 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
                 "train_seconds": seconds,
                 "compile_seconds": _compile(last),
                 "records_per_second": to_float(last["records_seen"]) / seconds if seconds > 0 else None,
+                "steady_records_per_second": _per_second(to_float(last["records_seen"]), seconds - _compile(last)),
                 "time_to_target": None if target is None else time_to_target(rows, target),
                 "time_to_target_steady": None if target is None else time_to_target(steady, target, "steady_seconds"),
                 "curve": steady,  # every evaluation, ascending training seconds, with steady_seconds
             }
         )
     return out
+
+
+def _per_second(count: float, seconds: float) -> float | None:
+    return count / seconds if seconds > 0 else None
 
 
 def _compile(r: dict) -> float:
