@@ -168,3 +168,14 @@ def test_a_forced_resume_over_other_libraries_records_both_and_marks_the_run_mix
     (line,) = mixed_lines(doc)
     assert line.startswith("**Mixed run**: resumed")
     assert "numpy 0.0.1 ->" in line
+
+
+def test_a_run_recorded_with_a_relative_data_path_resumes(tmp_path):
+    """run.json of a run begun before paths were made absolute holds the path as given, which its workers
+    read from the checkout: resuming it from the checkout is the same sweep."""
+    argv = ["bench", *SWEEP, "--skip-sweep", "--results-dir", str(tmp_path), "--run-id", "r"]
+    argv += ["--data", f"folder:{machine.REPO_ROOT / 'examples' / 'names'}"]
+    run_dir = plan.make_plan(build_parser().parse_args(argv)).run_dir
+    doc = store.read_manifest(run_dir)
+    doc["sweep"]["profile"]["data"] = "folder:examples/names"
+    assert plan.sweep_changes(doc, plan.make_sweep(build_parser().parse_args(argv))) == []

@@ -143,7 +143,20 @@ def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
     was = old["sweep"] or {}
     out = [f"{k} {was.get(k)} -> {now[k]}" for k in now if k != "profile" and was.get(k) != now[k]]
     wp, np_ = was.get("profile") or {}, now["profile"]
+    wp = wp | {"data": _recorded_data(wp.get("data"))}
     return out + [f"{k} {wp.get(k)} -> {np_[k]}" for k in np_ if wp.get(k) != np_[k]]
+
+
+def _recorded_data(spec: str | None) -> str | None:
+    """The data spec of a run.json, absolute: an older one holds a path as given, which its workers read
+    from the checkout (their working folder)."""
+    from impls.core import InputError
+    from rnnbench.data.sources import absolute_spec
+
+    try:
+        return absolute_spec(spec, str(machine.REPO_ROOT)) if spec else spec
+    except InputError:
+        return spec
 
 
 def _writable(root: Path) -> None:

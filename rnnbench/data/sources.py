@@ -76,17 +76,18 @@ def parse_spec(spec: str) -> tuple[str, str]:
     )
 
 
-def absolute_spec(spec: str) -> str:
-    """spec with its folder or file path made absolute against the current folder, so that a process
-    started in another folder (a benchmark worker) reads the same data; InputError for a spec that
-    parse_spec refuses. A bare path becomes folder:PATH or csv:PATH."""
+def absolute_spec(spec: str, base: str | None = None) -> str:
+    """spec with its folder or file path made absolute against base (default: the current folder), so
+    that a process started in another folder (a benchmark worker) reads the same data; InputError for a
+    spec that parse_spec refuses. A bare path becomes folder:PATH or csv:PATH."""
     kind, arg = parse_spec(spec)
     if kind == "folder" and arg:
-        return f"folder:{os.path.abspath(arg)}"
+        return f"folder:{os.path.abspath(os.path.join(base or os.getcwd(), arg))}"
     if kind == "csv":
         path, pairs = csv_source.peel_options(arg)
         if path:
-            return ",".join([f"csv:{os.path.abspath(path)}", *(f"{key}={value}" for key, value in pairs)])
+            path = os.path.abspath(os.path.join(base or os.getcwd(), path))
+            return ",".join([f"csv:{path}", *(f"{key}={value}" for key, value in pairs)])
     return spec
 
 
