@@ -34,12 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
             name, help=help_text, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, subparser=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        # argparse ends a positional list at the first option: `predict DIR --top 2 NAME` leaves NAME over.
+        # A sub-command whose last positional takes many values gets such words; any other is refused by
+        # the sub-command's own parser, with its own usage line
+        trailing = getattr(args, "trailing_positionals", None)
+        if trailing is None or any(word.startswith("-") for word in extra):
+            args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, trailing, [*getattr(args, trailing), *extra])
     return int(args.run(args) or 0)
 
 

@@ -213,6 +213,21 @@ def test_a_stricter_false_discovery_rate_flags_less(tmp_path):
     assert main(["compare", str(a), str(b), "--fdr", "1e-6"]) == 0
 
 
+def test_the_verdicts_do_not_depend_on_the_order_of_the_runs(tmp_path):
+    """compare B A is the mirror of compare A B, configuration by configuration."""
+    shift = {("numpy-bptt", 8): 1.3, ("torch-autograd", 1): 0.8, ("numpy-bptt", 64): 1.12}
+    a = compare.load_run(make_run(tmp_path / "a", 1))
+    b = compare.load_run(make_run(tmp_path / "b", 2, shift=shift))
+    mirror = {"regressed": "improved", "improved": "regressed", "same": "same", "inconclusive": "inconclusive"}
+    forward = {r.key: r for r in compare.compare_runs(a, b).rows}
+    backward = {r.key: r for r in compare.compare_runs(b, a).rows}
+    assert forward.keys() == backward.keys()
+    for key, row in forward.items():
+        back = backward[key].verdict
+        assert back.status == mirror[row.verdict.status], key
+        assert back.change.ci_low == pytest.approx(1 / row.verdict.change.ci_high), key
+
+
 def test_ratios_are_per_configuration(tmp_path):
     a = compare.load_run(make_run(tmp_path / "a", 1, costs={("numpy-bptt", 1): 1e-5, ("numpy-bptt", 8): 1e-5}))
     b = compare.load_run(make_run(tmp_path / "b", 2, costs={("numpy-bptt", 1): 2e-5, ("numpy-bptt", 64): 1e-5}))

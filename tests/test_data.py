@@ -150,6 +150,28 @@ def test_vocab_comes_from_train_only_and_unknown_tokens_map_to_unk(tmp_path: Pat
     assert ds.vocab.decode(ds.train.sequences[0]) == list(ds.train.texts[0])
 
 
+@pytest.mark.parametrize("role", ["val", "test"])
+def test_separate_data_sharing_training_records_or_repeating_records_is_warned_of(tmp_path: Path, role) -> None:
+    root = write_folder(tmp_path / "d", {"a": ["ab", "ba", "abab", "aab"], "b": ["cd", "dc", "cdd", "dcd"]})
+    other = _csv(tmp_path, "ab,a\ncd,b\nzz,a\nzz,a\nzz,a\nqq,b\n")
+    ds = load_dataset(f"folder:{root}", **{f"{role}_spec": f"csv:{other}"}, val_fraction=0, test_fraction=0)
+    name = {"val": "validation", "test": "test"}[role]
+    assert ds.warnings == (
+        (
+            f"2 of the 6 records of the {name} data 'csv:{other}' are training records too: "
+            "its accuracy is partly recall of the training data"
+        ),
+        f"the {name} data 'csv:{other}' holds 2 duplicate record(s): they count more than once",
+    )
+    assert "warning: 2 of the 6 records" in ds.describe()
+
+
+def test_separate_data_apart_from_the_training_data_gets_no_warning(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "d", {"a": ["ab", "ba", "abab", "aab"], "b": ["cd", "dc", "cdd", "dcd"]})
+    other = _csv(tmp_path, "zz,a\nqq,b\n")
+    assert load_dataset(f"folder:{root}", val_spec=f"csv:{other}", test_fraction=0).warnings == ()
+
+
 def _csv(tmp_path: Path, content: str, name: str = "v.csv") -> Path:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -263,11 +285,17 @@ def _folder(files: dict[str, str]):
     return make
 
 
-def _csv_spec(text: str):
+def _csv_spec(text: str, options: str = ""):
     def make(tmp: Path) -> str:
-        return f"csv:{_csv(tmp, text, 'bad.csv')}"
+        return f"csv:{_csv(tmp, text, 'bad.csv')}{options}"
 
     return make
+
+
+def _csv_latin1(tmp: Path) -> str:
+    path = tmp / "latin1.csv"
+    path.write_bytes("Smith,en\nJones,en\nMüller,de\n".encode("latin-1"))
+    return f"csv:{path}"
 
 
 def _latin1(tmp: Path) -> str:
@@ -289,6 +317,13 @@ def _latin1(tmp: Path) -> str:
         pytest.param(_folder({"a.txt": "x\ny\n", "b.txt": "\n \n"}), "class 'b' has no examples", id="empty-class"),
         pytest.param(_folder({"a.txt": "x\ny\n"}), "needs at least 2", id="one-class"),
         pytest.param(_latin1, "not valid UTF-8", id="folder-not-utf8"),
+        pytest.param(_csv_latin1, r"is not valid UTF-8: line 3, column 2: byte fc is not UTF-8", id="csv-not-utf8"),
+        pytest.param(_csv_spec("a,x\nb,y\n", ",foo=1"), r"unknown option 'foo' in data spec", id="csv-bad-option"),
+        pytest.param(
+            _csv_spec("".join(f"{'pos' if i % 2 else 'neg'},film number {i}\n" for i in range(12))),
+            r"if column 0 holds the labels, say csv:.*bad\.csv,text=1,label=0",
+            id="csv-label-column-first",
+        ),
         pytest.param(lambda tmp: f"csv:{tmp / 'missing.csv'}", "does not exist", id="csv-missing"),
         pytest.param(lambda tmp: f"csv:{tmp}", "is a directory", id="csv-is-a-directory"),
         pytest.param(_csv_spec(""), "is empty", id="csv-empty"),
@@ -412,6 +447,11 @@ def test_csv_header_option_overrides_the_rule(tmp_path: Path) -> None:
     path = _csv(tmp_path, "a,x\nb,y\nc,z\nd,z\n", "d.csv")
     assert load_dataset(f"csv:{path},header=0", val_fraction=0.0, test_fraction=0.0).classes == ["x", "y", "z"]
     assert load_dataset(f"csv:{path},header=1", val_fraction=0.0, test_fraction=0.0).classes == ["y", "z"]
+
+
+def test_a_csv_file_named_with_a_comma_and_equals_sign_is_read(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "a,x\nb,y\nc,x\n", "d.csv,v=2")
+    assert load_dataset(f"csv:{path}", val_fraction=0.0, test_fraction=0.0).classes == ["x", "y"]
 
 
 def test_bare_csv_path_takes_options(tmp_path: Path) -> None:

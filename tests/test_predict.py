@@ -99,6 +99,32 @@ def test_top_k_lines(trained: Path, capsys) -> None:
         assert sum(probs) == pytest.approx(1.0, abs=5e-4)
 
 
+def test_options_may_come_between_the_model_and_the_texts(trained: Path, capsys) -> None:
+    capsys.readouterr()
+    assert cli.main(["predict", str(trained), "--top", "2", "Kowalski", "Nakamura"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[-1] for line in lines] == ["Kowalski", "Nakamura"]
+    assert all(len(line.split("\t")) == 2 * 2 + 1 for line in lines)
+
+
+def test_an_unknown_option_after_the_texts_gets_the_sub_commands_usage(trained: Path, capsys) -> None:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["predict", str(trained), "--top", "2", "Kowalski", "--bogus"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rnnbench predict")
+    assert "rnnbench predict: error: unrecognized arguments:" in err
+    assert "--bogus" in err
+
+
+def test_a_text_with_a_line_break_or_a_tab_is_one_line(trained: Path, capsys) -> None:
+    capsys.readouterr()
+    assert cli.main(["predict", str(trained), "Kowal\nski", "Naka\tmura"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[-1] for line in lines] == ["Kowal\\nski", "Naka\\tmura"]
+
+
 def test_input_file_and_standard_input(trained: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     capsys.readouterr()
     path = tmp_path / "in.txt"

@@ -490,3 +490,73 @@ def test_outside_implementations_close_the_report(tmp_path, monkeypatch):
     assert rows["numba-bug"]["B=1"] == "-"
     assert rows["numba-loops"]["threads"] == "1"
     assert "Outside implementations" not in build_report(make_run(tmp_path / "plain")).read_text(encoding="utf-8")
+
+
+def _fit(impl: str, overhead_s: float, marginal_s: float) -> dict:
+    return {"machine": "alpha", "impl": impl, "device": "cpu", "threads": 1, "hidden": 16, "seq_len": 4}, {
+        "kind": "step",
+        "overhead_s": overhead_s,
+        "marginal_s": marginal_s,
+        "crossover_batch": float("nan"),
+        "max_rel_residual": 0.044,
+        "batch_min": 1,
+        "batch_max": 256,
+    }
+
+
+def test_a_fit_with_a_negative_marginal_cost_is_said_to_have_failed_and_why():
+    from types import SimpleNamespace
+
+    from rnnbench.report import sections
+
+    fits = [a | b for a, b in (_fit("numpy-bptt", 40e-6, 2e-6), _fit("torch-nnrnn", 300e-6, -5.04e-6))]
+    run = SimpleNamespace(configs=fits, fits=fits, at_shape=lambda rows: rows, machines=["alpha"], shape=(16, 4))
+    text = sections.overhead(run, {})
+    rows = {r["call"]: r for r in table_after(text, "Fixed overhead and marginal cost")}
+    assert rows["numpy-bptt"]["fit"] == "ok"
+    assert rows["torch-nnrnn"]["fit"] == (
+        "failed: the marginal cost per record came out negative: the time per step does not grow with B over B=1-256"
+    )
+    assert "The failed fits (torch-nnrnn (threads 1)) are left out of the plot." in text
+
+
+def test_machines_are_set_side_by_side_only_on_what_both_measured(tmp_path):
+    """Merged shards: numpy-bptt's B=1 and torch-autograd's B=64 (beta's cheapest) ran on beta alone.
+    Neither may make beta's cheapest call: each machine is judged on what the other measured too."""
+    run = tmp_path / "run"
+    store.write_manifest(run, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    beta_alone = {("numpy-bptt", 1), ("torch-autograd", 64)}
+    for machine in ("alpha", "beta"):
+        for B in (1, 4, 64):
+            for impl in ("numpy-bptt", "torch-autograd"):
+                if machine == "beta" or (impl, B) not in beta_alone:
+                    store.save_point(run, step_point(machine, impl, B))
+    t = store.tables(run)
+    wins = {w["machine"]: w for w in analysis.winners(analysis.configs(t["summary"]))}
+    for w in wins.values():
+        assert w["shared"]
+        assert w["b1_call"] == ("torch-autograd", "step", "cpu"), "numpy-bptt's B=1 ran on beta alone"
+        assert (w["best_call"], w["best_B"]) == (("numpy-bptt", "step", "cpu"), 64)
+
+
+def test_machines_that_share_no_configuration_are_said_to(tmp_path):
+    run = tmp_path / "run"
+    store.write_manifest(run, {"run_id": "run", "created": "2026-01-01T00:00:00", "git": {"short": "abc1234"}})
+    for B in (1, 4, 64):
+        store.save_point(run, step_point("alpha", "numpy-bptt", B))
+        store.save_point(run, step_point("beta", "torch-autograd", B))
+    t = store.tables(run)
+    wins = analysis.winners(analysis.configs(t["summary"]))
+    assert [(w["shared"], w["best_call"], w["b1_call"]) for w in wins] == [(False, None, None)] * 2
+
+
+@pytest.mark.usefixtures("report_deps")
+def test_the_accuracy_tables_records_per_second_leave_compilation_apart(run_dir):
+    """jax-scan's run spends 5 s compiling and 0.4 s training 400 records: 1,000 records/s steady."""
+    from rnnbench.report import build_report
+
+    text = build_report(run_dir).read_text()
+    rows = {r["call"]: r for r in table_after(text, "Accuracy per second")}
+    assert rows["jax-scan"]["records/s, steady"] == "1,000"
+    assert rows["jax-scan"]["compile (apart)"] == "5 s"
+    assert rows["numpy-bptt"]["records/s, steady"] == "100"

@@ -216,6 +216,20 @@ def test_swapping_runs_inverts_the_ratio():
     assert ab.p_value == pytest.approx(ba.p_value)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_swapping_runs_mirrors_the_interval_and_the_verdict(seed):
+    """compare B A says exactly the mirror of compare A B: the reciprocal interval, the opposite verdict."""
+    rng = np.random.default_rng(seed)
+    a, ra = synthetic_run(rng, 5, 3)
+    b, rb = synthetic_run(rng, 5, 3, shift=1.6)
+    ab = compare_samples(a, b, rounds_a=ra, rounds_b=rb)
+    ba = compare_samples(b, a, rounds_a=rb, rounds_b=ra)
+    assert ab.ci_low == pytest.approx(1 / ba.ci_high, rel=1e-12)
+    assert ab.ci_high == pytest.approx(1 / ba.ci_low, rel=1e-12)
+    mirror = {"regressed": "improved", "improved": "regressed", "same": "same", "inconclusive": "inconclusive"}
+    assert judge({0: ba})[0].status == mirror[judge({0: ab})[0].status]
+
+
 def test_round_medians():
     np.testing.assert_allclose(round_medians([1.0, 2.0, 9.0, 4.0], [1, 1, 1, 0]), [4.0, 2.0])
     np.testing.assert_allclose(round_medians([3.0, 1.0]), [3.0, 1.0])

@@ -14,7 +14,7 @@ from pathlib import Path
 from rnnbench import machine
 from rnnbench.bench import executors, gate
 from rnnbench.bench import points as pts
-from rnnbench.bench.profiles import PROFILES
+from rnnbench.bench.profiles import PROFILES, Profile
 from rnnbench.bench.shards import Shard, parse_shard, shard_points
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.runs import store
@@ -60,17 +60,48 @@ def resolve_impls(names: list[str] | None, device: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# the flags of `rnnbench bench` that set a field of the profile: those of the step-cost sweep, then those
+# of the accuracy runs
+SWEEP_FLAGS: dict[str, str] = {"--hidden": "hidden", "--seq-len": "seq_len", "--batch-sizes": "batch_sizes"}
+ACCURACY_FLAGS: dict[str, str] = {
+    "--data": "data",
+    "--acc-hidden": "acc_hidden",
+    "--acc-batch-sizes": "acc_batch_sizes",
+    "--acc-epochs": "epochs",
+    "--acc-lr": "lr_b1",
+    "--seeds": "acc_seeds",
+}
+PROFILE_FLAGS: dict[str, str] = SWEEP_FLAGS | ACCURACY_FLAGS
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def check_flags_apply(args: argparse.Namespace) -> None:
+    """A flag of the part that --skip-sweep or --skip-accuracy leaves out is refused, not ignored."""
+    for skip, flags, part in (
+        ("skip_sweep", SWEEP_FLAGS, "the step-cost sweep, which --skip-sweep leaves out"),
+        ("skip_accuracy", ACCURACY_FLAGS, "the accuracy runs, which --skip-accuracy leaves out"),
+    ):
+        given = [flag for flag in flags if getattr(args, _dest(flag), None) is not None]
+        if getattr(args, skip) and given:
+            raise PlanError(f"{', '.join(given)} {'sets' if len(given) == 1 else 'set'} {part}: drop one or the other")
+
+
 def make_sweep(args: argparse.Namespace, verdicts: dict[str, dict] | None = None) -> pts.Sweep:
     import impls
 
+    check_flags_apply(args)
     names = gate.admitted(resolve_impls(args.impl, args.device), verdicts or {})
     if not names:
         refused = (gate.describe(n, v) for n, v in (verdicts or {}).items())
         raise PlanError(f"no implementation left to measure: {'; '.join(refused)}")
     profile = PROFILES[args.profile].with_overrides(
-        hidden=args.hidden, seq_len=args.seq_len, batch_sizes=args.batch_sizes, data=args.data
+        **{name: getattr(args, _dest(flag), None) for flag, name in PROFILE_FLAGS.items()}
     )
-    profile = profile.with_overrides(acc_seeds=getattr(args, "seeds", None))
+    if not args.skip_accuracy:
+        profile = replace(profile, data=checked_data(profile))
     return pts.Sweep(
         impls=names,
         profile=profile,
@@ -80,6 +111,22 @@ def make_sweep(args: argparse.Namespace, verdicts: dict[str, dict] | None = None
         sweep=not args.skip_sweep,
         accuracy=not args.skip_accuracy,
     )
+
+
+def checked_data(profile: Profile) -> str:
+    """The accuracy runs' data spec with its path made absolute against the current folder (the workers
+    run in the checkout), after loading it as the accuracy runs will: a spec that cannot be read, a
+    missing folder, a one-class set is refused here, before anything is measured (PlanError)."""
+    from impls.core import InputError
+    from rnnbench.bench.accuracy import load_accuracy_data
+    from rnnbench.data.sources import absolute_spec
+
+    try:
+        spec = absolute_spec(profile.data)
+        load_accuracy_data(replace(profile, data=spec))
+    except InputError as e:
+        raise PlanError(str(e)) from None
+    return spec
 
 
 def manifest(sweep: pts.Sweep, run_id: str) -> dict:
@@ -102,6 +149,7 @@ def sweep_changes(old: dict, sweep: pts.Sweep) -> list[str]:
     was = old["sweep"] or {}
     out = [f"{k} {was.get(k)} -> {now[k]}" for k in now if k != "profile" and was.get(k) != now[k]]
     wp, np_ = was.get("profile") or {}, now["profile"]
+    wp = wp | {"data": _recorded_data(wp.get("data"))}
     changed = [k for k in np_ if wp.get(k) != np_[k] and not (k == "acc_seeds" and more_seeds(old, sweep))]
     return out + [f"{k} {wp.get(k)} -> {np_[k]}" for k in changed]
 
@@ -110,6 +158,18 @@ def more_seeds(old: dict, sweep: pts.Sweep) -> bool:
     """This sweep asks for more accuracy seeds than the run.json `old` records."""
     was = ((old.get("sweep") or {}).get("profile") or {}).get("acc_seeds")
     return isinstance(was, int) and sweep.profile.acc_seeds > was
+
+
+def _recorded_data(spec: str | None) -> str | None:
+    """The data spec of a run.json, absolute: an older one holds a path as given, which its workers read
+    from the checkout (their working folder)."""
+    from impls.core import InputError
+    from rnnbench.data.sources import absolute_spec
+
+    try:
+        return absolute_spec(spec, str(machine.REPO_ROOT)) if spec else spec
+    except InputError:
+        return spec
 
 
 def _writable(root: Path) -> None:
@@ -123,7 +183,7 @@ def _writable(root: Path) -> None:
 
 
 def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
-    root = Path(args.results_dir)
+    root = Path(args.results_dir).expanduser().absolute()  # the workers run in the checkout, not here
     if root.exists() and not root.is_dir():
         raise PlanError(f"--results-dir {root} is a file, not a folder")
     if args.resume and args.run_id is None:
@@ -153,6 +213,9 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
             raise PlanError(
                 f"refusing to resume {run_dir.name}: since it began, {'; '.join(changes)} (--force to resume anyway)"
             )
+        if changes and old:
+            old = forced_resume(old, now, changes)
+            store.write_manifest(run_dir, old)
         if more_seeds(old, sweep):  # run.json records the sweep the run now measures
             store.write_manifest(run_dir, old | {"sweep": now["sweep"]})
     elif store.point_files(run_dir):
@@ -161,6 +224,13 @@ def run_folder(args: argparse.Namespace, sweep: pts.Sweep) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         store.write_manifest(run_dir, now)
     return run_dir
+
+
+def forced_resume(old: dict, now: dict, changes: list[str]) -> dict:
+    """run.json of a run resumed with --force over other code or libraries: the versions it began with
+    stay, each forced resume adds its own (date, git, versions, what changed), and the run is mixed."""
+    session = {"created": now["created"], "git": now["git"], "versions": now["versions"], "changes": changes}
+    return old | {"mixed": True, "resumed": [*(old.get("resumed") or []), session]}
 
 
 def execution_options(args: argparse.Namespace) -> executors.ExecutorOptions:

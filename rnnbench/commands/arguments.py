@@ -20,6 +20,12 @@ def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
+def positive_float(text: str) -> float:
+    import math
+
+    return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+
+
 def non_negative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 

@@ -11,6 +11,8 @@ examples:
   rnnbench bench                                    quick profile, every installed implementation
   rnnbench bench --impl numpy-bptt,jax-scan --hidden 64 --batch-sizes 1,8,64 --skip-accuracy
   rnnbench bench --profile full --threads 1,2
+  rnnbench bench --skip-sweep --data folder:examples/names      accuracy per second on your data
+  rnnbench bench --skip-sweep --acc-batch-sizes 1,8 --acc-hidden 32 --acc-epochs 5 --acc-lr 0.01
   rnnbench bench --run-id 20250101-120000-4211b91 --resume
   rnnbench bench --impl numba-loops,numpy-bptt --batch-sizes 1 --skip-accuracy
                                                     another package's implementation beside ours: timed only
@@ -46,6 +48,7 @@ from rnnbench.runs import store
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _sweep_arguments(parser.add_argument)
+    _accuracy_arguments(parser.add_argument)
     _run_arguments(parser.add_argument)
 
 
@@ -84,6 +87,12 @@ def _sweep_arguments(add: Callable[..., object]) -> None:
         help="thread counts, the same for every framework (default: 1)",
     )
     add("--device", default="cpu", help="device for the implementations that have it (default: %(default)s)")
+    add("--skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
+    add("--skip-sweep", action="store_true", help="leave out the step-cost sweep (and its matmul peak and C baseline)")
+
+
+def _accuracy_arguments(add: Callable[..., object]) -> None:
+    """The accuracy runs: their data, hidden size, batch sizes, epochs and learning rate."""
     add(
         "--data",
         default=None,
@@ -98,8 +107,35 @@ def _sweep_arguments(add: Callable[..., object]) -> None:
         help="training runs per implementation and batch size of the accuracy points, seeds 0 .. N-1 "
         "(initialisation and shuffling; default: the profile's)",
     )
-    add("--skip-accuracy", action="store_true", help="leave out the accuracy-per-second runs")
-    add("--skip-sweep", action="store_true", help="leave out the step-cost sweep (and its matmul peak and C baseline)")
+    add(
+        "--acc-hidden",
+        type=arguments.positive_int,
+        default=None,
+        metavar="H",
+        help="hidden size of the accuracy runs (default: the profile's)",
+    )
+    add(
+        "--acc-batch-sizes",
+        type=arguments.positive_int_list,
+        default=None,
+        metavar="B,B",
+        help="batch sizes of the accuracy runs, one run each (default: the profile's)",
+    )
+    add(
+        "--acc-epochs",
+        type=arguments.positive_int,
+        default=None,
+        metavar="N",
+        help="epochs of each accuracy run (default: the profile's)",
+    )
+    add(
+        "--acc-lr",
+        type=arguments.positive_float,
+        default=None,
+        metavar="LR",
+        help="SGD learning rate of the accuracy runs at B=1; a run at batch size B uses LR * sqrt(B) "
+        "(default: the profile's)",
+    )
 
 
 def _run_arguments(add: Callable[..., object]) -> None:
@@ -178,13 +214,10 @@ def resume_command(p: plan.Plan, args: argparse.Namespace) -> str:
     sweep, profile = p.sweep, p.sweep.profile
     default = PROFILES[profile.name]
     words = ["rnnbench", "bench", "--profile", profile.name, "--impl", ",".join(sweep.impls)]
-    for flag, name in (("--hidden", "hidden"), ("--seq-len", "seq_len"), ("--batch-sizes", "batch_sizes")):
-        if getattr(profile, name) != getattr(default, name):
-            words += [flag, ",".join(map(str, getattr(profile, name)))]
-    if profile.data != default.data:
-        words += ["--data", profile.data]
-    if profile.acc_seeds != default.acc_seeds:
-        words += ["--seeds", str(profile.acc_seeds)]
+    for flag, name in plan.PROFILE_FLAGS.items():
+        value = getattr(profile, name)
+        if value != getattr(default, name):
+            words += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
     if sweep.threads != (1,):
         words += ["--threads", ",".join(map(str, sweep.threads))]
     if sweep.device != "cpu":

@@ -25,7 +25,7 @@ import numpy as np
 import impls
 from impls import FrameworkUnavailableError, InputError
 from rnnbench.commands import arguments
-from rnnbench.data.sources import BOM, read_text
+from rnnbench.data.sources import BOM, not_utf8_at, read_text
 from rnnbench.training.model_files import load_model
 from rnnbench.training.predict import predict
 
@@ -33,7 +33,8 @@ from rnnbench.training.predict import predict
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("model", metavar="DIR", help="a model folder written by `rnnbench train --out DIR`")
-    add("texts", nargs="*", metavar="TEXT", help="records to label (or use --input)")
+    add("texts", nargs="*", metavar="TEXT", help="records to label (or use --input); options may come between them")
+    parser.set_defaults(trailing_positionals="texts")
     add(
         "--input",
         metavar="FILE",
@@ -74,10 +75,11 @@ def read_records(texts: list[str], input_path: str | None) -> list[str]:
             raise InputError(f"record {empty[0]} is empty: there is nothing to label")
         return records
     if input_path == "-":
+        data = sys.stdin.buffer.read()
         try:
-            text = sys.stdin.buffer.read().decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise InputError(f"standard input is not valid UTF-8: {e}") from None
+            raise InputError(f"standard input is not valid UTF-8: {not_utf8_at(data, e)}") from None
     else:
         text = read_text(input_path, "input file")
     records = [line.strip() for line in text.removeprefix(BOM).splitlines()]
@@ -87,10 +89,14 @@ def read_records(texts: list[str], input_path: str | None) -> list[str]:
     return records
 
 
+SHOWN_AS = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})  # one record, one line
+
+
 def format_line(classes: list[str], probs: np.ndarray, top: int, text: str) -> str:
-    """LABEL<TAB>P[<TAB>LABEL<TAB>P ...]<TAB>TEXT for one record's probabilities (C,)."""
+    """LABEL<TAB>P[<TAB>LABEL<TAB>P ...]<TAB>TEXT for one record's probabilities (C,); a tab or line break
+    in TEXT is printed as \\t, \\n or \\r (and a backslash as \\\\), so that each record is one line."""
     best = np.argsort(-probs, kind="stable")[:top]
-    return "\t".join([*(f"{classes[c]}\t{probs[c]:.4f}" for c in best), text])
+    return "\t".join([*(f"{classes[c]}\t{probs[c]:.4f}" for c in best), text.translate(SHOWN_AS)])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ A UTF-8 byte-order mark is stripped (the caller decodes the file). A header row 
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ class CsvData:
 def parse_spec(spec: str, arg: str) -> CsvSpec:
     """PATH[,key=value...] -> CsvSpec."""
     path, pairs = peel_options(arg)
+    unknown = [key for key, _ in pairs if key not in OPTIONS]
+    if unknown and not os.path.isfile(arg.strip()):
+        raise InputError(f"unknown option {unknown[0]!r} in data spec {spec!r}; options: {', '.join(OPTIONS)}")
+    if unknown:  # the whole of it names a file: a comma and '=' in a file name
+        path, pairs = arg.strip(), []
     options: dict[str, str] = {}
     for key, value in pairs:
         if key in options:
@@ -73,10 +79,11 @@ def parse_spec(spec: str, arg: str) -> CsvSpec:
 
 
 def peel_options(arg: str) -> tuple[str, list[tuple[str, str]]]:
-    """PATH[,key=value...] -> (PATH, [(key, value)...]). Options are peeled off the end: PATH may hold commas."""
+    """PATH[,key=value...] -> (PATH, [(key, value)...]). Options (a word, '=', a value) are peeled off the
+    end, known or not (parse_spec names an unknown one): PATH may hold commas."""
     items = arg.split(",")
     pairs: list[tuple[str, str]] = []
-    while len(items) > 1 and "=" in items[-1] and items[-1].partition("=")[0].strip().lower() in OPTIONS:
+    while len(items) > 1 and "=" in items[-1] and items[-1].partition("=")[0].strip().isidentifier():
         key, _, value = items.pop().partition("=")
         pairs.insert(0, (key.strip().lower(), value.strip()))
     return ",".join(items).strip(), pairs
@@ -208,7 +215,21 @@ def _tell_header(
     raise InputError(
         f"CSV file {path!r}: cannot tell whether row 1 {first[:4]} is a header or a record (its label {cell!r} "
         f"is in no other row, but {singles} other label(s) occur once too); "
-        f"say which: csv:{path},header=1 or csv:{path},header=0"
+        f"say which: csv:{path},header=1 or csv:{path},header=0" + _swap_hint(path, rows, text_col, label_col)
+    )
+
+
+def _swap_hint(path: str, rows: list[list[str]], text_col: int, label_col: int) -> str:
+    """Advice for a file whose label column comes first: the column read as text holds few distinct
+    values, the one read as labels nearly one per row."""
+    texts = {row[text_col].strip() for row in rows if text_col < len(row)}
+    labels = {row[label_col].strip() for row in rows if label_col < len(row)}
+    if len(texts) >= len(labels) or len(labels) < len(rows) / 2:
+        return ""
+    return (
+        f"; but column {label_col}, read as the labels, holds {len(labels)} distinct values in {len(rows)} rows, "
+        f"and column {text_col}, read as the text, {len(texts)}: if column {text_col} holds the labels, "
+        f"say csv:{path},text={label_col},label={text_col}"
     )
 
 

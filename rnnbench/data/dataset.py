@@ -265,6 +265,23 @@ def _separate_split(
     return split, sum(len(toks) > max_len for toks in data.token_lists), data.note
 
 
+def _overlap_warnings(role: str, spec: str, split: Split, train: Split) -> list[str]:
+    """What makes separate data measure less than it seems: records that are also training records (their
+    accuracy is memory, not generalisation), and records it holds more than once."""
+    trained = set(train.texts)
+    shared = sum(text in trained for text in split.texts)
+    repeated = len(split.texts) - len(set(split.texts))
+    out = []
+    if shared:
+        out.append(
+            f"{shared} of the {len(split)} records of the {role} data {spec!r} are training records too: "
+            f"its accuracy is partly recall of the training data"
+        )
+    if repeated:
+        out.append(f"the {role} data {spec!r} holds {repeated} duplicate record(s): they count more than once")
+    return out
+
+
 def _drawn_origin(n: int, fraction: float, role: str, spec: str, seed: int) -> str:
     if fraction == 0.0:
         return f"none ({role} fraction 0)"
@@ -364,6 +381,7 @@ def load_dataset(
             origins[role] = f"all {len(splits[name])} records of {separate} (separate {role} data)"
             if not len(splits[name]):
                 warnings.append(f"the {role} data {separate!r} has no records with a token: no {role} accuracy")
+            warnings += _overlap_warnings(role, separate, splits[name], train)
     return Dataset(
         spec=spec,
         tokens=tokens,

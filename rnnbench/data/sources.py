@@ -76,6 +76,21 @@ def parse_spec(spec: str) -> tuple[str, str]:
     )
 
 
+def absolute_spec(spec: str, base: str | None = None) -> str:
+    """spec with its folder or file path made absolute against base (default: the current folder), so
+    that a process started in another folder (a benchmark worker) reads the same data; InputError for a
+    spec that parse_spec refuses. A bare path becomes folder:PATH or csv:PATH."""
+    kind, arg = parse_spec(spec)
+    if kind == "folder" and arg:
+        return f"folder:{os.path.abspath(os.path.join(base or os.getcwd(), arg))}"
+    if kind == "csv":
+        path, pairs = csv_source.peel_options(arg)
+        if path:
+            path = os.path.abspath(os.path.join(base or os.getcwd(), path))
+            return ",".join([f"csv:{path}", *(f"{key}={value}" for key, value in pairs)])
+    return spec
+
+
 def _options(spec: str, items: list[str], allowed: dict[str, object]) -> dict[str, object]:
     """key=value items -> typed options (the type of each default), with clear errors."""
     out: dict[str, object] = {}
@@ -130,16 +145,28 @@ def read_text(path: str, what: str) -> str:
     """A UTF-8 text file's contents, a byte-order mark stripped; InputError (naming it as `what`) when
     it is missing, a folder, not UTF-8 or unreadable."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read().removeprefix(BOM)  # a byte-order mark is no part of the first record
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise InputError(f"{what} {path!r} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"{what} {path!r} is a folder") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{what} {path!r} is not valid UTF-8: {e}") from None
     except OSError as e:
         raise InputError(f"cannot read {what} {path!r}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8").removeprefix(BOM)  # a byte-order mark is no part of the first record
+    except UnicodeDecodeError as e:
+        raise InputError(f"{what} {path!r} is not valid UTF-8: {not_utf8_at(data, e)}") from None
+
+
+def not_utf8_at(data: bytes, e: UnicodeDecodeError) -> str:
+    """Where data stops being UTF-8, as a user finds it in an editor: line, column and the bytes."""
+    line = data.count(b"\n", 0, e.start) + 1
+    column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+    return (
+        f"line {line}, column {column}: byte {data[e.start : e.end].hex(' ')} is not UTF-8 "
+        "(save the file as UTF-8, e.g. iconv -f latin1 -t utf-8)"
+    )
 
 
 def _folder(spec: str, path: str) -> list[Example]:

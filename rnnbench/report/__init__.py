@@ -2,7 +2,7 @@
 rnnbench.commands.report, which describes the report).
 
 Here: the run as the report reads it (every figure from rnnbench.runs.analysis); sections.py writes the
-markdown, plots.py the figures (matplotlib, imported there only).
+markdown's sections, document.py puts them together under the opening, plots.py the figures (matplotlib, imported there only).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""report.md as a whole: the findings (at most ten sentences, each with its number) and the sections in
-their order (rnnbench.report.sections)."""
+"""report.md as a whole: its opening (what was measured, when, with which code, on which machines), the
+findings (at most ten sentences, each with its number) and the sections of rnnbench.report.sections in
+their order."""
 
 from __future__ import annotations
 
@@ -60,16 +61,19 @@ def _cost_findings(run, main: list[dict], scope: str) -> list[str]:
         else:
             out.append(f"No point beats the single-thread C baseline; the closest is {at}.")
     if len(run.machines) > 1:
-        wins = run.at_shape(analysis.winners(run.configs))
-        out.append(
-            "Cheapest per record at the best B: "
-            + "; ".join(
-                f"on {w['machine']} (threads {w['threads']}) {sections.call_label(*w['best_call'])}, {fmt_time(w['best_s'])}"
-                for w in wins
-            )
-            + "."
-        )
+        out.append(_machines_finding(run))
     return out
+
+
+def _machines_finding(run) -> str:
+    wins = [w for w in run.at_shape(analysis.winners(run.configs)) if w["shared"]]
+    if not wins:
+        return "The machines measured no call at the same B: none is set against another."
+    cheapest = "; ".join(
+        f"on {w['machine']} (threads {w['threads']}) {sections.call_label(*w['best_call'])}, {fmt_time(w['best_s'])}"
+        for w in wins
+    )
+    return f"Cheapest per record at the best B, among the calls and batch sizes every machine measured: {cheapest}."
 
 
 def _how_findings(run, main: list[dict], here: list[dict]) -> list[str]:
@@ -123,11 +127,53 @@ def _threads_finding(here) -> str | None:
     )
 
 
+def mixed_lines(manifest: dict) -> list[str]:
+    """For a run resumed with --force over other code or libraries: one line per such resume, saying
+    that its points were measured with other versions than the ones above."""
+    out = []
+    for session in manifest.get("resumed") or []:
+        git = session.get("git") or {}
+        out.append(
+            f"**Mixed run**: resumed {str(session.get('created', '?'))[:10]} with --force at git "
+            f"{git.get('short', '?')}{' (uncommitted changes)' if git.get('dirty') else ''} after "
+            f"{'; '.join(session.get('changes') or ['a change'])}: the points measured since then ran on "
+            "those versions."
+        )
+    return out
+
+
+def header(run) -> str:
+    m = run.manifest
+    git, versions = m.get("git", {}), m.get("versions", {})
+    libs = ", ".join(f"{k} {versions[k]}" for k in ("numpy", "torch", "jax") if versions.get(k))
+    profile = m.get("sweep", {}).get("profile", {}).get("name")
+    lines = [
+        f"# Benchmark report: {run.run_id}\n",
+        f"Measured {str(m.get('created', '?'))[:10]} at git {git.get('short', '?')}"
+        + (" (uncommitted changes)" if git.get("dirty") else "")
+        + (f", profile {profile}" if profile else "")
+        + (f"; {libs}." if libs else "."),
+        *mixed_lines(m),
+    ]
+    for machine in run.machines:
+        s = (run.environment.get(machine) or [{}])[-1]
+        extra = [f"{s['memory_gib']} GiB"] if s.get("memory_gib") else []
+        extra += [str(g) for g in s.get("gpus") or []]
+        cpu = s.get("cpu", {}).get("model", "?")
+        cores = f"{run.cores.get(machine, '?')} cores"
+        lines.append(f"Machine {machine}: {', '.join([cpu, cores, *extra])}.")
+    lines.append(
+        f"How each figure is measured: {sections.DESIGN}; the files of this folder: {sections.FILES}. Tables are at "
+        f"{sections.shape_text(run)} (the shape most calls were measured at); the plots show every shape.\n"
+    )
+    return "\n".join(lines)
+
+
 def markdown(run, figures: dict) -> str:
     """The whole of report.md."""
     sentences = findings(run)
     listed = "\n".join(f"{k}. {s}" for k, s in enumerate(sentences, 1)) + "\n"
-    parts = [sections.header(run), sections.headline(run), sections.section("Findings", listed) if sentences else ""]
+    parts = [header(run), sections.headline(run), sections.section("Findings", listed) if sentences else ""]
     parts += [
         sections.per_record(run, figures),
         sections.overhead(run, figures),

@@ -5,7 +5,7 @@ lives in docs/DESIGN.md §6 and the files in results/README.md, linked rather th
 from __future__ import annotations
 
 from rnnbench.report import overhead_parts
-from rnnbench.runs import analysis, seeds
+from rnnbench.runs import analysis, costmodel, seeds
 from rnnbench.units import fmt_bytes, fmt_num, fmt_pct, fmt_time, fmt_times
 
 HEADLINE_B = 32  # the middle column of the headline: a common minibatch size
@@ -72,32 +72,6 @@ def section(title: str, *parts: str) -> str:
 
 def figure(figures: dict, name: str) -> str:
     return f"![{name.replace('_', ' ')}](plots/{figures[name].name})\n" if name in figures else ""
-
-
-def header(run) -> str:
-    m = run.manifest
-    git, versions = m.get("git", {}), m.get("versions", {})
-    libs = ", ".join(f"{k} {versions[k]}" for k in ("numpy", "torch", "jax") if versions.get(k))
-    profile = m.get("sweep", {}).get("profile", {}).get("name")
-    lines = [
-        f"# Benchmark report: {run.run_id}\n",
-        f"Measured {str(m.get('created', '?'))[:10]} at git {git.get('short', '?')}"
-        + (" (uncommitted changes)" if git.get("dirty") else "")
-        + (f", profile {profile}" if profile else "")
-        + (f"; {libs}." if libs else "."),
-    ]
-    for machine in run.machines:
-        s = (run.environment.get(machine) or [{}])[-1]
-        extra = [f"{s['memory_gib']} GiB"] if s.get("memory_gib") else []
-        extra += [str(g) for g in s.get("gpus") or []]
-        cpu = s.get("cpu", {}).get("model", "?")
-        cores = f"{run.cores.get(machine, '?')} cores"
-        lines.append(f"Machine {machine}: {', '.join([cpu, cores, *extra])}.")
-    lines.append(
-        f"How each figure is measured: {DESIGN}; the files of this folder: {FILES}. Tables are at "
-        f"{shape_text(run)} (the shape most calls were measured at); the plots show every shape.\n"
-    )
-    return "\n".join(lines)
 
 
 def api_parts(summary: dict) -> str:
@@ -173,10 +147,12 @@ def overhead(run, figures) -> str:
             "B* = overhead / marginal": fmt_num(f["crossover_batch"]),
             "worst fit error": fmt_pct(100 * f["max_rel_residual"]),
         }
-        | {"B range": f"{f['batch_min']}-{f['batch_max']}"}
+        | {"B range": f"{f['batch_min']}-{f['batch_max']}", "fit": _fit_verdict(f)}
         for f in ordered(fits)
     ]
     text = f"time_per_step(B) = overhead + B x marginal, fitted to the medians ({shape_text(run)}).\n"
+    failed = [f"{label(f)} (threads {f['threads']})" for f in ordered(fits) if _fit_verdict(f) != "ok"]
+    text += f"The failed fits ({', '.join(failed)}) are left out of the plot.\n" if failed else ""
     return section(title, text, figure(figures, "overhead_marginal"), md_table(rows))
 
 
@@ -188,6 +164,11 @@ def overhead_made_of(run) -> str:
         if rows
         else ""
     )
+
+
+def _fit_verdict(f: dict) -> str:
+    why = costmodel.fit_failure(f["overhead_s"], f["marginal_s"], f["batch_min"], f["batch_max"])
+    return "ok" if why is None else f"failed: {why}"
 
 
 def peak(run, figures) -> str:
@@ -240,9 +221,9 @@ def accuracy(run, figures) -> str:
     how = f"{analysis.TARGET_FRACTION:g} x the best, {run.best_accuracy:.3f}" if default else "given"
     rows = [
         where(run, a)
-        | {"B": a["batch"], "seeds": f"{len(a['seeds'])} ({a['reached']} reached)"}
-        | {"lr": f"{a['lr']:.3g}", "records/s": fmt_num(a["records_per_second"], ",.0f")}
-        | {"compile": seeds.describe(a["compile_seconds"], "s")}
+        | {"B": a["batch"], "seeds": f"{len(a['seeds'])} ({a['reached']} reached)", "lr": f"{a['lr']:.3g}"}
+        | {"records/s, steady": fmt_num(a["steady_records_per_second"], ",.0f")}
+        | {"compile (apart)": seeds.describe(a["compile_seconds"], "s")}
         | {
             "to target": seeds.describe(a["time_to_target"], "s"),
             "to target, compilation excluded": seeds.describe(a["time_to_target_steady"], "s"),
@@ -254,7 +235,7 @@ def accuracy(run, figures) -> str:
     data = ", ".join(sorted({str(r["data"]) for r in run.tables["accuracy"]}))
     coverage = sorted({a["time_to_target"].coverage for a in run.seeded})
     text = (
-        f"Data {data}; target accuracy {run.target:.3f} ({how}); evaluation time excluded. Each cell: the median "
+        f"Data {data}; target accuracy {run.target:.3f} ({how}); evaluation time excluded; records/s over the training seconds less the compilation, which is shown apart. Each cell: the median "
         "over seeds (initialisation and shuffling) [the order-statistic interval of the median, which covers it "
         f"with probability {' or '.join(fmt_pct(100 * c) for c in coverage)}; below 6 seeds no interval reaches 95%, "
         "so this is the range of the seeds]. A seed that never reaches the target counts as never: the median can be "
@@ -314,14 +295,21 @@ def machines(run, figures) -> str:
         for c in configs
     ]
     wins = "".join(
-        f"- {w['machine']}, threads {w['threads']}: at B=1 "
-        + ("-" if w["b1_call"] is None else f"{call_label(*w['b1_call'])} ({fmt_time(w['b1_s'])})")
-        + f"; at the best B {call_label(*w['best_call'])} ({fmt_time(w['best_s'])} at B={w['best_B']})\n"
+        f"- {w['machine']}, threads {w['threads']}: "
+        + (
+            "the machines measured no call at the same B here: nothing to set side by side"
+            if not w["shared"]
+            else "at B=1 "
+            + ("-" if w["b1_call"] is None else f"{call_label(*w['b1_call'])} ({fmt_time(w['b1_s'])})")
+            + f"; at the best B {call_label(*w['best_call'])} ({fmt_time(w['best_s'])} at B={w['best_B']})"
+        )
+        + "\n"
         for w in run.at_shape(analysis.winners(run.configs))
     )
     text = (
         f"Each call on each machine at {shape_text(run)}: raw, and in brackets as a multiple of that machine's "
-        "C baseline; % of that machine's matmul peak. The cheapest per record on each machine:\n"
+        "C baseline; % of that machine's matmul peak. The cheapest per record on each machine, among the calls "
+        "and batch sizes every machine measured:\n"
     )
     return section("Machines side by side", text, wins, md_table(rows), figure(figures, "machines"))
 

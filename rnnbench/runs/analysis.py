@@ -13,7 +13,8 @@
                                       clocks, epochs to target (over seeds: rnnbench.runs.seeds)
     worker_noise(noise), loaded(...)  the sentinel's drift per worker; points measured on a busy machine
     gate_counts(summary)              the quiet gate's busy rounds and loaded points
-    winners(configs)                  per machine, the fastest call at B=1 and at its best B
+    winners(configs)                  per machine, the fastest call at B=1 and at its best B, among the
+                                      calls and batch sizes every machine measured
     overhead_parts(configs, fits)     per train_step configuration at B=1: dispatches x their price beside
                                       the fitted overhead, and the share of it they explain
 
@@ -151,25 +152,45 @@ def configs(enriched: Iterable[dict]) -> list[dict]:
     return out
 
 
+def shared_points(configs_: Iterable[dict]) -> dict[tuple, set[tuple]]:
+    """Per (threads, H, T): the (call, B) pairs that every machine measuring at it measured (after merged
+    shards, machines may hold disjoint parts of a sweep, and a cheapest call is only cheapest among the
+    calls it was set against)."""
+    measured: dict[tuple, dict[str, set[tuple]]] = defaultdict(lambda: defaultdict(set))
+    for c in configs_:
+        key = (int(c["threads"]), int(c["hidden"]), int(c["seq_len"]))
+        measured[key][c["machine"]] |= {(call_of(c), int(b)) for b in c["points"]}
+    return {key: set.intersection(*by_machine.values()) for key, by_machine in measured.items()}
+
+
 def winners(configs_: Iterable[dict]) -> list[dict]:
     """Per (machine, threads, H, T): the call (impl, kind, device) with the lowest per-record cost at
-    B=1 and the one with the lowest at its best B, with those costs."""
+    B=1 and the one with the lowest at its best B, with those costs, among the (call, B) that every
+    machine measured at those threads and shape (shared_points); "shared" is False, and the calls None,
+    where the machines share none."""
+    configs_ = list(configs_)
+    shared = shared_points(configs_)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in configs_:
         groups[(c["machine"], int(c["threads"]), int(c["hidden"]), int(c["seq_len"]))].append(c)
     out = []
     for (machine, threads, H, T), group in sorted(groups.items()):
-        at_1 = [c for c in group if 1 in c["points"]]
-        b1 = min(at_1, key=lambda c: to_float(c["points"][1]["per_record_median_s"]), default=None)
-        best = min(group, key=lambda c: to_float(c["best"]["per_record_median_s"]))
+        common = shared[(threads, H, T)]
+        points = [(c, r) for c in group for b, r in c["points"].items() if (call_of(c), int(b)) in common]
+        b1 = min(
+            ((c, r) for c, r in points if int(r["batch"]) == 1),
+            key=lambda p: to_float(p[1]["per_record_median_s"]),
+            default=None,
+        )
+        best = min(points, key=lambda p: to_float(p[1]["per_record_median_s"]), default=None)
         out.append(
-            {"machine": machine, "threads": threads, "hidden": H, "seq_len": T}
+            {"machine": machine, "threads": threads, "hidden": H, "seq_len": T, "shared": bool(common)}
             | {
-                "b1_call": call_of(b1) if b1 else None,
-                "b1_s": to_float(b1["points"][1]["per_record_median_s"]) if b1 else None,
-                "best_call": call_of(best),
-                "best_B": int(best["best"]["batch"]),
-                "best_s": to_float(best["best"]["per_record_median_s"]),
+                "b1_call": call_of(b1[0]) if b1 else None,
+                "b1_s": to_float(b1[1]["per_record_median_s"]) if b1 else None,
+                "best_call": call_of(best[0]) if best else None,
+                "best_B": int(best[1]["batch"]) if best else None,
+                "best_s": to_float(best[1]["per_record_median_s"]) if best else None,
             }
         )
     return out
@@ -312,9 +333,10 @@ def accuracy_target(evals: Sequence[dict], target: float | None = None) -> tuple
 
 def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
     """Per training run (machine, impl, device, threads, batch, seed): lr, epochs, best and final validation
-    accuracy, training and compile seconds, records per second, the time to target on both clocks (the
-    wall clock, train_seconds, compilation included, and the steady one, without compile_seconds) and the
-    epochs to target. A run from before seeds were recorded is seed 0."""
+    accuracy, training and compile seconds, records per second (over the training seconds, and steady:
+    over those less the compile seconds), the time to target on both clocks (the wall clock,
+    train_seconds, compilation included, and the steady one, without compile_seconds) and the epochs to
+    target. A run from before seeds were recorded is seed 0."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in evals:
         seed = int(r.get("seed") or 0)
@@ -335,6 +357,7 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
                 "train_seconds": seconds,
                 "compile_seconds": _compile(last),
                 "records_per_second": to_float(last["records_seen"]) / seconds if seconds > 0 else None,
+                "steady_records_per_second": _per_second(to_float(last["records_seen"]), seconds - _compile(last)),
                 "time_to_target": None if target is None else time_to_target(rows, target),
                 "time_to_target_steady": None if target is None else time_to_target(steady, target, "steady_seconds"),
                 "epochs_to_target": None if target is None else epochs_to_target(rows, target),
@@ -342,6 +365,10 @@ def accuracy_runs(evals: Iterable[dict], target: float | None) -> list[dict]:
             }
         )
     return out
+
+
+def _per_second(count: float, seconds: float) -> float | None:
+    return count / seconds if seconds > 0 else None
 
 
 def _compile(r: dict) -> float:

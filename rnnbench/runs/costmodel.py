@@ -104,3 +104,19 @@ def fit_overhead_marginal(batch: Sequence[float], seconds: Sequence[float]) -> L
     resid = np.abs(a + b * B - t) / t
     crossover = a / b if a > 0 and b > 0 else math.nan
     return LineFit(float(a), float(b), float(crossover), float(resid.max()), int(B.size))
+
+
+def fit_failure(overhead: float, marginal: float, batch_min: int, batch_max: int) -> str | None:
+    """Why a fitted line describes no step (None when it does): a step cannot cost less than nothing, so
+    a negative (or zero) marginal cost or overhead means the measured time per step did not follow
+    overhead + B x marginal over batch_min..batch_max (noise, or a cost that falls with B)."""
+    if not (math.isfinite(overhead) and math.isfinite(marginal)):
+        return "no line could be fitted"
+    if marginal <= 0:
+        return (
+            f"the marginal cost per record came out {'negative' if marginal < 0 else 'zero'}: the time per step "
+            f"does not grow with B over B={batch_min}-{batch_max}"
+        )
+    if overhead <= 0:
+        return f"the overhead per step came out {'negative' if overhead < 0 else 'zero'}: no fixed cost to split off"
+    return None

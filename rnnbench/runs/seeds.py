@@ -106,7 +106,7 @@ def over_seeds(runs: Iterable[dict]) -> list[dict]:
     """Per configuration (RUN_KEY) of analysis.accuracy_runs rows: seeds (sorted), reached (how many seeds
     reached the target), and a MedianInterval of time_to_target, time_to_target_steady, epochs_to_target
     (inf for a seed that never reached it), final_val_accuracy and compile_seconds; per_seed: those values
-    seed by seed; lr, and the median over seeds of records_per_second."""
+    seed by seed; lr, and the medians over seeds of records_per_second and steady_records_per_second."""
     import statistics
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -126,6 +126,9 @@ def over_seeds(runs: Iterable[dict]) -> list[dict]:
                 "lr": rows[0]["lr"],
                 "records_per_second": statistics.median(speed)
                 if (speed := _measured(rows, "records_per_second"))
+                else None,
+                "steady_records_per_second": statistics.median(steady)
+                if (steady := _measured(rows, "steady_records_per_second"))
                 else None,
             }
             | {m: median_interval(v) for m, v in per_seed.items()}

@@ -9,6 +9,7 @@ from impls import InputError
 from rnnbench.data.dataset import DEFAULT_DATA, TOKENIZATIONS, Dataset, load_dataset, split_fractions
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+SEED_LIMIT = 2**32  # every framework's generator takes a seed below it (NumPy refuses negative ones)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
+            raise InputError(f"seed must be an integer in [0, {SEED_LIMIT}), got {self.seed!r}")
         if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise InputError(f"eval_every must be a non-negative integer (0 = per epoch), got {self.eval_every!r}")
         if self.tokens not in TOKENIZATIONS:

@@ -3,8 +3,10 @@
 The estimate is an upper bound built from the shapes, checked against each implementation's measured
 step memory in tests/test_train.py:
 
-    parameters    itemsize x P x (3 + optimizer slots): the parameters, their gradients, the copy handed
-                  back at the end, and Adam's two moments (SGD momentum: one)
+    parameters    itemsize x P x (3 + optimizer slots + update temporaries): the parameters, their
+                  gradients, the copy handed back at the end, Adam's two moments (SGD momentum: one), and
+                  the arrays the update makes on its way (lr x g; Adam's (1 - b1) g, g^2, the bias-corrected
+                  moments and their quotient: up to three at once, a list of them for a foreach update)
     training step itemsize x B x T x (kH + V_in): the BPTT cache grows as B x T x H (inputs gathered,
                   hidden states, their gradients, temporaries: k = 4, and 7 for jax-scan, whose compiled
                   step keeps more buffers alive; T padded as torch-compile pads it), plus a one-hot input row per token where the
@@ -31,6 +33,7 @@ from rnnbench.units import fmt_bytes
 ONE_HOT_ALWAYS: frozenset[str] = frozenset({"torch-nnrnn"})
 ONE_HOT_SMALL_VOCAB: dict[str, int] = {"numpy-bptt": 512}
 OPTIMIZER_SLOTS: dict[str, int] = {"adam": 2, "momentum": 1, "sgd": 0}
+UPDATE_TEMPORARIES: dict[str, int] = {"adam": 3, "momentum": 1, "sgd": 1}  # parameter-sized, at once
 CACHE_UNITS, CACHE_UNITS_BY_IMPL = 4, {"jax-scan": 7}  # B x T x H arrays a training step holds at once
 PADDED_LENGTH = {"torch-compile": impls.core.compile_bucket}  # T -> the length an implementation runs
 
@@ -87,7 +90,7 @@ def estimate(
         copies = 1  # the parameters alone
         step = 0
     else:
-        copies = 3 + OPTIMIZER_SLOTS[optimizer]
+        copies = 3 + OPTIMIZER_SLOTS[optimizer] + UPDATE_TEMPORARIES[optimizer]
         B, T = train_shape.records, PADDED_LENGTH.get(impl, int)(train_shape.tokens)
         units = CACHE_UNITS_BY_IMPL.get(impl, CACHE_UNITS)
         step = itemsize * B * (T * (units * H + one_hot) + H + 2 * C)
