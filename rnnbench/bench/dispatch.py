@@ -10,26 +10,17 @@ fitted overhead. Framework-free: the implementation does the counting in its fra
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
+from rnnbench.bench import timing
 
 PROBE_CALLS = 1000  # calls timed together: one trivial dispatch takes a microsecond or a few tens
 PROBE_RUNS = 5
 
 
 def probe_seconds(call, sync) -> float:
-    """Median seconds of one call of `call`, over PROBE_RUNS runs of PROBE_CALLS calls, each run ending with sync."""
+    """Median seconds of one call of `call` (after one untimed call), over PROBE_RUNS runs of PROBE_CALLS calls."""
     call()
     sync()
-    runs = []
-    for _ in range(PROBE_RUNS):
-        t0 = time.perf_counter()
-        for _ in range(PROBE_CALLS):
-            call()
-        sync()
-        runs.append((time.perf_counter() - t0) / PROBE_CALLS)
-    return float(np.median(runs))
+    return timing.seconds_per_call(call, sync, calls=PROBE_CALLS, runs=PROBE_RUNS)
 
 
 def dispatch_fields(model, batch) -> dict:

@@ -42,14 +42,7 @@ API_CALLS = 200  # calls timed together: one check or conversion takes microseco
 
 def api_seconds(fn, sync) -> float:
     """Median seconds of one call of fn, over 5 runs of API_CALLS calls, each run ending with sync."""
-    runs = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(API_CALLS):
-            fn()
-        sync()
-        runs.append((time.perf_counter() - t0) / API_CALLS)
-    return float(np.median(runs))
+    return timing.seconds_per_call(fn, sync, calls=API_CALLS)
 
 
 def compile_fields(model, after_first: int | None) -> dict:

@@ -124,6 +124,19 @@ def run_timed(
     return TimedLoop(samples[:n], round_seconds, iterations, results[:n])
 
 
+def seconds_per_call(fn: Callable[[], object], sync: Callable[[], None], *, calls: int, runs: int = 5) -> float:
+    """Median seconds of one call of fn, over `runs` runs of `calls` consecutive calls, each run ending with
+    sync: for a call too short to time on its own (an input check, one trivial dispatch)."""
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        sync()
+        out.append((time.perf_counter() - t0) / calls)
+    return float(np.median(out))
+
+
 def robust_stats(values: Sequence[float]) -> dict[str, float]:
     """median, q1, q3, iqr, min, max, mean, n of values (numpy's linear-interpolation quantiles)."""
     a = np.asarray(values, dtype=np.float64)
