@@ -504,6 +504,7 @@ def _fit(impl: str, overhead_s: float, marginal_s: float) -> dict:
     }
 
 
+@pytest.mark.usefixtures("report_deps")
 def test_a_fit_with_a_negative_marginal_cost_is_said_to_have_failed_and_why():
     from types import SimpleNamespace
 
