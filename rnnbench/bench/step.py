@@ -29,15 +29,15 @@ from rnnbench.runs import costmodel, records
 API_CALLS = 200  # calls timed together: one check or conversion takes microseconds
 
 
-def api_seconds(fn, sync) -> float:
+def api_seconds(fn, sync, clock: timing.Clock = time.perf_counter) -> float:
     """Median seconds of one call of fn, over 5 runs of API_CALLS calls, each run ending with sync."""
     runs = []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(API_CALLS):
             fn()
         sync()
-        runs.append((time.perf_counter() - t0) / API_CALLS)
+        runs.append((clock() - t0) / API_CALLS)
     return float(np.median(runs))
 
 
@@ -46,12 +46,19 @@ def _mean_loss(result) -> float:
 
 
 def measure_step(
-    point: StepPoint, profile: Profile, *, run_id: str | None, machine_label: str, runner: timing.Runner | None = None
+    point: StepPoint,
+    profile: Profile,
+    *,
+    run_id: str | None,
+    machine_label: str,
+    runner: timing.Runner | None = None,
+    clock: timing.Clock = time.perf_counter,
 ) -> records.PointRecord:
-    """Measure one step or epoch point (see the module docstring)."""
+    """Measure one step or epoch point (see the module docstring). Every duration it records is read
+    from clock (rnnbench.bench.timing.Clock), and the rounds' wall time from runner when one is given."""
     import impls
 
-    started, date = time.perf_counter(), machine.now_iso()
+    started, date = clock(), machine.now_iso()
     load_before = memory.load_average()
     config = workload.synthetic_config(point.hidden)
     params = impls.init_params(config, seed=workload.SEED)
@@ -75,32 +82,32 @@ def measure_step(
         def call():
             return model.train_epoch(pool)
 
-        first_s, first = timing.timed_call(call, model.sync)
-        warm = [timing.timed_call(call, model.sync)[0] for _ in range(min(1, profile.warmup))]
+        first_s, first = timing.timed_call(call, model.sync, clock)
+        warm = [timing.timed_call(call, model.sync, clock)[0] for _ in range(min(1, profile.warmup))]
         rounds, iterations = profile.epoch_rounds, 1
     else:
         records_per_call = point.batch
-        first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync)
+        first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync, clock)
         cycle = itertools.cycle(pool[1:] + pool[:1])
 
         def call():
             return model.train_step(next(cycle))
 
-        warm = [timing.timed_call(call, model.sync)[0] for _ in range(profile.warmup)]
+        warm = [timing.timed_call(call, model.sync, clock)[0] for _ in range(profile.warmup)]
         rounds = profile.rounds
         iterations = timing.iterations_for(
             float(np.median(warm)) if warm else first_s, profile.round_seconds, profile.max_iterations
         )
 
-    loop = timing.run_timed(call, model.sync, rounds=rounds, iterations=iterations, runner=runner)
+    loop = timing.run_timed(call, model.sync, rounds=rounds, iterations=iterations, runner=runner, clock=clock)
     mem = memory.memory_fields(point.hidden, point.seq_len, point.batch, rss_before)
     if epoch:
         mem |= {"step_peak_bytes": None, "step_memory_method": None}
     else:
         mem |= memory.step_memory_fields(model, pool[0])
     # what the public API adds to each call, timed alone: validation, and conversion to the framework
-    api_check_s = api_seconds(lambda: model._check(pool[0]), model.sync)
-    api_convert_s = api_seconds(lambda: model._framework_inputs(pool[0]), model.sync)
+    api_check_s = api_seconds(lambda: model._check(pool[0]), model.sync, clock)
+    api_convert_s = api_seconds(lambda: model._framework_inputs(pool[0]), model.sync, clock)
     sanity = loop.sanity()
     checks.sanity = {**vars(sanity), "gap_fraction": sanity.gap_fraction}
     if not sanity.ok:
@@ -179,6 +186,6 @@ def measure_step(
         tables={"samples": [records.row(s) for s in samples], "summary": [records.row(summary)]},
         checks=checks.as_dict(),
         date=date,
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=clock() - started,
         thread_info=jsonio.jsonable(model.thread_info()),
     )
