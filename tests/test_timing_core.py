@@ -150,7 +150,7 @@ def test_work_that_escapes_the_timers_fails_the_loop_check():
             t0 = clock()
             for _ in range(iterations):
                 target()
-            clock.advance(1.0 * (r + 1))  # round r: r + 1 seconds outside the calls
+            clock.advance(1.0 * (rounds - r))  # round r: rounds - r seconds outside the calls
             out.append(clock() - t0)
         return out
 
@@ -159,7 +159,7 @@ def test_work_that_escapes_the_timers_fails_the_loop_check():
 
     loop = timing.run_timed(fn, lambda: None, rounds=2, iterations=2, runner=leaky_runner, clock=clock)
     assert loop.samples == [4.0] * 4
-    assert loop.round_seconds == [9.0, 10.0]
+    assert loop.round_seconds == [10.0, 9.0]
     sanity = loop.sanity()
     assert not sanity.ok
     assert sanity.total_seconds == 19.0
@@ -187,6 +187,11 @@ def test_work_that_escapes_the_timers_fails_the_loop_check():
 def test_the_loop_check_limits(round_seconds, samples, ok):
     loop = timing.TimedLoop(samples, round_seconds, iterations=1)
     assert loop.sanity().ok is ok
+
+
+@pytest.mark.parametrize(("round_seconds", "samples", "worst"), [([4.0, 4.0], [3.0, 4.0], 0.25), ([0.5], [0.25], 0.5)])
+def test_the_worst_round(round_seconds, samples, worst):
+    assert timing.TimedLoop(samples, round_seconds, iterations=1).sanity().worst_round_gap == worst
 
 
 def test_the_loop_check_takes_its_limits():
@@ -257,7 +262,7 @@ def test_iterations_for(seconds_per_call, round_seconds, max_iterations, expecte
 def test_matmul_peak_rows(library):
     """Structure and arithmetic only: the seconds are the machine's, so no figure is checked."""
     pytest.importorskip(library, reason=f"the {library} peak needs {library}")
-    rows = timing.matmul_peak(sizes=(8, 16), threads=1, repeats=2, libraries=(library, "no-such-library"))
+    rows = timing.matmul_peak(sizes=(8, 16), threads=1, repeats=2, libraries=("no-such-library", library))
     assert [(r["library"], r["n"], r["sample"]) for r in rows] == [
         (library, 8, 0),
         (library, 8, 1),
@@ -269,6 +274,24 @@ def test_matmul_peak_rows(library):
         assert r["seconds"] > 0
         assert r["gflops"] == 2.0 * r["n"] ** 3 / r["seconds"] / 1e9
         assert 0 <= r["max_rel_error"] < 1e-5
+
+
+def test_matmul_peak_defaults():
+    """One thread, five timed calls per size, the same matrices (seed 0) in every run."""
+    rows = timing.matmul_peak(sizes=(8,), libraries=("numpy",))
+    again = timing.matmul_peak(sizes=(8,), threads=1, repeats=5, libraries=("numpy",), seed=0)
+    assert [r["threads"] for r in rows] == [1] * 5
+    assert [r["max_rel_error"] for r in rows] == [r["max_rel_error"] for r in again]
+
+
+def test_the_numpy_peak_limits_blas_to_its_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="the thread limit needs threadpoolctl")
+    one = np.ones((2, 2), np.float32)
+    _, _, limiter = timing._matmul_fn("numpy", one, one, 1)
+    with limiter:
+        blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert blas
+    assert set(blas) == {1}
 
 
 def test_matmul_peak_refuses_an_unknown_library():
