@@ -39,10 +39,11 @@ def call_seconds(n: int, warmup: int) -> float:
 
 
 class WorkClock:
-    """A clock (rnnbench.bench.timing.Clock) that moves only when the fake model works."""
+    """A clock (rnnbench.bench.timing.Clock) that moves only when the fake model works; its origin is
+    not 0, as perf_counter's is not."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, origin: float = 1024.0) -> None:
+        self.now = origin
 
     def __call__(self) -> float:
         return self.now
@@ -54,13 +55,16 @@ class WorkClock:
 class FakeModel:
     """The public interface measure_step uses (impls.RNNImpl's), charging WorkClock as the module says."""
 
-    def __init__(self, config, params, clock: WorkClock, warmup: int, *, optimizer=None, threads=None, **_):
+    def __init__(
+        self, config, params, clock: WorkClock, warmup: int, *, device, optimizer, threads, nan_at: int | None = None
+    ):
         from impls.numpy_bptt import NumpyBPTT
 
         self.inner = NumpyBPTT(config, params, optimizer=optimizer)  # threads left alone: no process-wide setting
         self.clock = clock
         self.warmup = warmup
-        self.threads = threads
+        self.device, self.optimizer, self.threads = device, optimizer, threads
+        self.nan_at = nan_at  # the call whose loss is NaN (None: every loss is finite)
         self.calls = 0
         self.queued = 0.0
         self.batches: list = []  # what each train_step call trained on
@@ -71,7 +75,7 @@ class FakeModel:
         self.calls += 1
         self.clock.advance(DISPATCH_S)
         self.queued += call_seconds(n, self.warmup) - DISPATCH_S
-        return float(n)
+        return float("nan") if n == self.nan_at else float(n)
 
     def train_step(self, batch) -> float:
         self.inner.train_step(batch)
@@ -107,7 +111,7 @@ class FakeModel:
         return {"requested": self.threads}
 
 
-def install(monkeypatch, clock: WorkClock, warmup: int) -> list[FakeModel]:
+def install(monkeypatch, clock: WorkClock, warmup: int, nan_at: int | None = None) -> list[FakeModel]:
     """Make impls.load create a FakeModel for NAME (every other name loads as before); returns the
     list the fakes it creates are appended to."""
     real_load = impls.load
@@ -116,7 +120,7 @@ def install(monkeypatch, clock: WorkClock, warmup: int) -> list[FakeModel]:
     def load(name, config, params, device="cpu", **options):
         if name != NAME:
             return real_load(name, config, params, device=device, **options)
-        made.append(FakeModel(config, params, clock, warmup, **options))
+        made.append(FakeModel(config, params, clock, warmup, device=device, nan_at=nan_at, **options))
         return made[-1]
 
     monkeypatch.setattr(impls, "load", load)

@@ -116,3 +116,41 @@ def test_a_process_deals_as_this_one_does(machines, count):
         for k in range(1, count + 1)
     ]
     assert dealt[0][count] == here
+
+
+# -- the dealing rule itself, in this process ------------------------------------------------------------
+
+QUICK = PROFILES["quick"]
+
+
+def test_one_shard_of_one_is_the_whole_sweep():
+    assert shards.parse_shard("1/1") == shards.Shard(1, 1)
+    everything = points.all_points(points.Sweep(("numpy-bptt",), QUICK, threads=(1,)))
+    mine = shards.shard_points(everything, shards.Shard(1, 1), QUICK)
+    assert work_ids(p.point_id for p in mine) == work_ids(p.point_id for p in everything)
+
+
+def test_the_longest_point_is_dealt_first():
+    """One point that outweighs three others together goes alone to the first share; dealt shortest
+    first, it would end up beside one of them."""
+    big = points.StepPoint("numpy-bptt", 256, 32, 512, 1)
+    small = [points.StepPoint("numpy-bptt", 8, 8, b, 1) for b in (1, 2, 4)]
+    assert points.expected_seconds(big, QUICK) > 3 * max(points.expected_seconds(p, QUICK) for p in small)
+    assert shards.assign([*small, big], 2, QUICK) == [[big], small]
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_shard_k_measures_the_kth_share(count):
+    everything = points.all_points(points.Sweep(tuple(impls.IMPLS), QUICK, threads=(1, 2)))
+    shares = shards.assign(everything, count, QUICK)
+    for k in range(1, count + 1):
+        mine = shards.shard_points(everything, shards.Shard(k, count), QUICK)
+        assert [p for p in mine if not isinstance(p, BOUNDS)] == shares[k - 1]
+
+
+def test_a_sweep_without_bounds_gets_none_in_its_shards():
+    everything = points.all_points(points.Sweep(("numpy-bptt",), QUICK, threads=(1,)))
+    without = [p for p in everything if not isinstance(p, BOUNDS)]
+    mine = shards.shard_points(without, shards.Shard(1, 2), QUICK)
+    assert mine
+    assert not [p for p in mine if isinstance(p, BOUNDS)]

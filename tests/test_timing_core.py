@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from fake_model import CHECK_S, CONVERT_S, DISPATCH_S, NAME, WorkClock, call_seconds, install
 
-from rnnbench.bench import step, timing, workload
+import impls
+from rnnbench.bench import memory, step, timing, workload
 from rnnbench.bench.points import StepPoint
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.runs import costmodel, records
@@ -25,9 +26,18 @@ WARMUP = 2
 ROUNDS = 3
 # calls per round: a round lasts about round_seconds, at the warm-up calls' median cost (64 s and a bit)
 ITERATIONS = 3
+# epochs of N = max(4, 16 // B) = 8 batches: not the 4 batches a step point cycles through
 PROFILE = PROFILES["test"].with_overrides(
-    warmup=WARMUP, rounds=ROUNDS, epoch_rounds=ROUNDS, round_seconds=ITERATIONS * 64.0, max_iterations=4
+    warmup=WARMUP,
+    rounds=ROUNDS,
+    epoch_rounds=ROUNDS,
+    round_seconds=ITERATIONS * 64.0,
+    max_iterations=4,
+    epoch_batches=4,
+    epoch_records=16,
 )
+LOADS = (1.5, 2.5)  # the load average before and after the point
+RSS_BEFORE = 4096
 H, T, B = 4, 3, 2
 
 
@@ -328,13 +338,19 @@ def warmups_of(kind: str) -> int:
     return WARMUP if kind == "step" else min(1, WARMUP)
 
 
-def measure(monkeypatch, kind: str):
-    """(point, record, fake model, clock) of one point of this kind measured on the fake model."""
-    clock = WorkClock()
-    made = install(monkeypatch, clock, warmups_of(kind))
+def measure(monkeypatch, kind: str, profile=PROFILE, runner=None, nan_at=None, clock=None):
+    """(point, record, fake model, clock) of one point of this kind measured on the fake model; the
+    machine's load average and resident set are made up too (LOADS, RSS_BEFORE)."""
+    clock = clock or WorkClock()
+    made = install(monkeypatch, clock, warmups_of(kind) if profile is PROFILE else profile.warmup, nan_at)
+    loads = iter(LOADS)
+    monkeypatch.setattr(memory, "load_average", lambda: next(loads))
+    monkeypatch.setattr(memory, "current_rss_bytes", lambda: RSS_BEFORE)
     point = StepPoint(NAME, H, T, B, 1, kind)
-    record = step.measure_step(point, PROFILE, run_id="r", machine_label="box", clock=clock)
+    origin = clock.now
+    record = step.measure_step(point, profile, run_id="r", machine_label="box", runner=runner, clock=clock)
     (model,) = made
+    clock.now -= origin  # seconds since the point began
     return point, record, model, clock
 
 
@@ -418,7 +434,7 @@ def test_per_record_figures_divide_by_the_records_of_each_call(measured):
     """A step call trains B records; a fused-epoch call N batches of B (N = profile.batches_per_epoch)."""
     point, record, _, _ = measured
     _, _, per_call = shape_of(point)
-    assert per_call == (B if point.kind == "step" else 4 * B)  # the test profile's epochs: 4 batches
+    assert per_call == (B if point.kind == "step" else 8 * B)
     for r in record.tables["samples"]:
         assert r["records"] == per_call
         assert r["per_record_seconds"] == r["seconds"] / per_call
@@ -452,17 +468,86 @@ def test_a_step_point_cycles_through_its_pool(monkeypatch):
 
 
 def test_the_record_says_what_and_where(measured):
-    point, record, _, _ = measured
+    point, record, model, _ = measured
     assert (record.point_id, record.kind, record.run_id, record.machine) == (point.point_id, point.kind, "r", "box")
-    assert record.status == "ok"
-    assert record.checks["loss_after"] < record.checks["loss_before"]
+    assert isinstance(record.date, str)
+    assert (model.device, model.optimizer, model.threads) == ("cpu", impls.SGD(lr=workload.SYNTH_LR), 1)
     assert record.thread_info == {"requested": 1}
     key = {"run_id": "r", "machine": "box", "point_id": point.point_id, "impl": NAME, "device": "cpu"}
     key |= {"threads": 1, "hidden": H, "seq_len": T, "batch": B}
     for r in [*record.tables["samples"], record.summary]:
         assert {k: r[k] for k in key} == key
         assert set(r) == set(records.columns(records.Sample if "sample" in r else records.Summary))
-    assert record.params["profile"] == PROFILE.name
-    assert record.summary["step_memory_method"] == (
+    assert record.params == vars(point) | {
+        "profile": PROFILE.name,
+        "vocab": workload.SYNTH_VOCAB,
+        "classes": workload.SYNTH_CLASSES,
+        "dtype": "float32",
+        "optimizer": f"sgd lr={workload.SYNTH_LR}",
+        "warmup_seconds": record.params["warmup_seconds"],
+        "rounds": record.summary["rounds"],
+        "iterations": record.summary["iterations"],
+        "round_seconds": record.params["round_seconds"],
+    }
+    s = record.summary
+    assert s["kind"] == point.kind
+    assert (s["load_before"], s["load_after"]) == LOADS
+    assert (s["rss_before_bytes"], s["model_cache_bytes"]) == (RSS_BEFORE, costmodel.bptt_cache_bytes(H, T, B))
+    assert s["step_memory_method"] == (
         None if point.kind == "epoch" else "tracemalloc peak (NumPy arrays and Python objects)"
     )
+
+
+def test_the_checks_are_of_the_trained_model(measured):
+    """The check batch's loss by the NumPy reference, before (at the point's initial parameters) and after."""
+    point, record, model, _ = measured
+    config = workload.synthetic_config(H)
+    pool = workload.synthetic_batches(B, T, 8 if point.kind == "epoch" else workload.STEP_POOL)
+    before = workload.reference_loss(config, impls.init_params(config, seed=workload.SEED), pool[0])
+    after = workload.reference_loss(config, model.get_params(), pool[0])
+    assert (record.checks["loss_before"], record.checks["loss_after"]) == (before, after)
+    assert (record.summary["loss_before"], record.summary["loss_after"]) == (before, after)
+    assert after < before
+    assert (record.status, record.summary["status"], record.checks["status"]) == ("ok", "ok", "ok")
+    assert record.summary["problems"] == []
+
+
+def test_a_loop_that_does_not_add_up_flags_the_point(monkeypatch):
+    """The runner given drives the loop: one whose rounds hold untimed time gets the point flagged."""
+    clock = WorkClock()
+
+    def leaky(target, rounds, iterations, sync):
+        out = []
+        for _ in range(rounds):
+            t0 = clock()
+            for _ in range(iterations):
+                target()
+            sync()
+            clock.advance(64.0)  # untimed work in every round
+            out.append(clock() - t0)
+        return out
+
+    _, record, _, _ = measure(monkeypatch, "step", runner=leaky, clock=clock)
+    assert record.status == "flagged"
+    assert record.summary["sanity_ok"] is False
+    (flag,) = record.checks["flags"]
+    assert flag.startswith("loop check: timed calls sum to ")
+    assert record.summary["problems"] == [flag]
+    assert record.summary["status"] == "flagged"
+
+
+def test_a_loss_that_is_not_finite_fails_the_point(monkeypatch):
+    point, record, _, _ = measure(monkeypatch, "step", nan_at=1 + WARMUP)  # the first steady call
+    _, iterations, _ = shape_of(point)
+    calls = 1 + ROUNDS * iterations  # the first call and the steady ones
+    assert record.status == "failed"
+    assert record.checks["problems"] == [f"1 of {calls} training losses are not finite (first: nan)"]
+    assert record.summary["problems"] == record.checks["problems"]
+
+
+def test_without_warm_up_the_first_call_sets_the_iterations(monkeypatch):
+    """No warm-up calls: the calls per round follow the first call's cost (so one per round here)."""
+    profile = PROFILE.with_overrides(warmup=0)
+    _, record, _, _ = measure(monkeypatch, "step", profile=profile)
+    assert record.params["warmup_seconds"] == []
+    assert record.summary["iterations"] == timing.iterations_for(4096.0, profile.round_seconds, 4) == 1
