@@ -57,6 +57,12 @@ def test_the_fit_recovers_exact_data():
     assert fit.n == 5
 
 
+def test_two_batch_sizes_fit_exactly():
+    fit = costmodel.fit_overhead_marginal([1, 3], [3.0, 7.0])
+    assert (fit.overhead, fit.marginal) == (pytest.approx(1.0, rel=1e-9), pytest.approx(2.0, rel=1e-9))
+    assert fit.n == 2
+
+
 def test_the_fit_minimises_the_relative_error():
     """Against NumPy's weighted polynomial fit (weights 1/t: the residuals divided by the times)."""
     batch = np.array([1.0, 2.0, 4.0, 16.0, 128.0])
