@@ -242,3 +242,67 @@ def test_a_results_dir_that_is_a_file_is_refused(root, capsys):
 
 def test_an_unknown_run_is_refused(root, capsys):
     assert "nosuch" in refused(root, capsys, "a", "nosuch")
+
+
+def test_a_run_named_again_does_not_stop_the_list(root):
+    assert cli.main(["merge", "a", "a", "b", "--run-id", "m", "--results-dir", str(root), "--no-report"]) == 0
+    assert set(stored(root / "m")) == {"alpha", "beta"}
+
+
+def test_every_difference_is_listed(root, capsys):
+    shutil.copytree(root / "b", root / "c")
+    for name in ("b", "c"):
+        edit_json(root / name / "run.json", lambda m: m["versions"].update(numpy="9.9.9", torch="2.0"))
+    line = refused(root, capsys, "a", "b", "c")
+    assert "b against a: numpy 2.0.0 -> 9.9.9, torch None -> 2.0; c against a: numpy" in line
+
+
+def test_one_clash_says_no_more(root, capsys):
+    shutil.copytree(root / "a", root / "a2")
+    edit_json(next((root / "a2" / "points" / "alpha").glob("*.json")), lambda d: d.update(date="2030-01-01"))
+    line = refused(root, capsys, "a", "a2")
+    assert line.endswith("(measured 2030-01-01); merge only one of the runs that measured it")
+
+
+def test_copies_that_differ_only_in_key_order_are_one(root):
+    shutil.copytree(root / "a", root / "a2")
+    for path in (root / "a2" / "points" / "alpha").glob("*.json"):
+        doc = json.loads(path.read_text())
+        path.write_text(json.dumps(dict(reversed(list(doc.items())))))
+    (root / "a2" / "environment" / "alpha" / "s1.json").write_text(
+        json.dumps(
+            dict(reversed(list(json.loads((root / "a" / "environment" / "alpha" / "s1.json").read_text()).items())))
+        )
+    )
+    assert cli.main(["merge", "a", "a2", "--run-id", "m", "--results-dir", str(root), "--no-report"]) == 0
+    assert stored(root / "m") == stored(root / "a")
+    assert [p.name for p in (root / "m" / "environment" / "alpha").iterdir()] == ["s1.json"]
+    manifest = json.loads((root / "m" / "run.json").read_text())
+    assert isinstance(manifest["created"], str)
+
+
+def test_the_merge_makes_its_results_folder(root):
+    deeper = root / "new" / "deeper"
+    assert cli.main(["merge", str(root / "a"), "--run-id", "m", "--results-dir", str(deeper), "--no-report"]) == 0
+    assert stored(deeper / "m") == stored(root / "a")
+
+
+def test_a_left_over_staging_folder_is_not_merged(root):
+    import os
+
+    leftover = root / f".m.merging-{os.getpid()}"
+    (leftover / "points" / "gamma").mkdir(parents=True)
+    (leftover / "points" / "gamma" / "x.json").write_text("{}")
+    assert cli.main(["merge", "a", "b", "--run-id", "m", "--results-dir", str(root), "--no-report"]) == 0
+    assert set(stored(root / "m")) == {"alpha", "beta"}
+
+
+def test_a_merge_that_fails_while_writing_leaves_nothing(root, monkeypatch):
+    def full_disk(*_):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(results, "write_manifest", full_disk)
+    with pytest.raises(OSError, match="no space left"):
+        cli.main(["merge", "a", "b", "--run-id", "m", "--results-dir", str(root), "--no-report"])
+    assert not (root / "m").exists()
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
