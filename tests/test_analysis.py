@@ -33,12 +33,12 @@ def test_failed_rows_are_not_usable():
 
 def test_the_peak_is_the_best_of_each_machine_and_thread_count():
     rows = [
-        {"machine": "a", "threads": 1, "gflops": 5.0},
         {"machine": "a", "threads": "1", "gflops": "7.0"},
+        {"machine": "a", "threads": 1, "gflops": 5.0},
         {"machine": "a", "threads": 2, "gflops": 3.0},
-        {"machine": "b", "threads": 1, "gflops": 1.0},
+        {"machine": "b", "threads": 1, "gflops": 0.5},
     ]
-    assert analysis.peaks(rows) == {("a", 1): 7.0, ("a", 2): 3.0, ("b", 1): 1.0}
+    assert analysis.peaks(rows) == {("a", 1): 7.0, ("a", 2): 3.0, ("b", 1): 0.5}
 
 
 def test_the_baseline_is_the_median_over_shards_of_usable_rows():
@@ -71,6 +71,8 @@ def test_configs_without_api_figures_have_no_api_share():
     assert (c["api_s"], c["api_share"]) == (0.5, 0.25)
     keys = dict(zip(analysis.CONFIG, analysis.config_key(summary_row(1, 2.0)), strict=True))
     assert {k: c[k] for k in analysis.CONFIG} == keys
+    assert (c["machine"], c["impl"], c["device"], c["kind"]) == ("alpha", "numpy-bptt", "cpu", "step")
+    assert (c["threads"], c["hidden"], c["seq_len"]) == (1, 16, 4)
 
 
 def test_configs_are_apart_per_machine_kind_and_shape():
@@ -89,6 +91,14 @@ def test_headline_shape_ties_go_to_the_larger_H_then_the_smaller_T():
     assert analysis.headline_shape([summary_row(1, 1.0, status="failed")]) is None
 
 
+def test_winners_at_one_and_at_the_best_batch():
+    slow = analysis.configs([summary_row(1, 4.0), summary_row(8, 8.0)])
+    fast = analysis.configs([summary_row(1, 2.0, impl="fast"), summary_row(8, 80.0, impl="fast")])
+    (w,) = analysis.winners(slow + fast)
+    assert (w["b1_call"], w["b1_s"]) == (("fast", "step", "cpu"), 2.0)
+    assert (w["best_call"], w["best_B"], w["best_s"]) == (("numpy-bptt", "step", "cpu"), 8, 1.0)
+
+
 def test_winners_without_a_point_at_one():
     (c,) = analysis.configs([summary_row(2, 2.0), summary_row(4, 2.0)])
     (w,) = analysis.winners([c])
@@ -101,6 +111,14 @@ def test_winners_without_a_point_at_one():
 def test_a_fit_needs_three_batch_sizes(batches, fitted):
     rows = [summary_row(b, 1.0 + b) for b in batches]
     assert bool(analysis.fits(rows)) == fitted
+
+
+def test_a_fit_per_configuration_with_enough_batch_sizes():
+    rows = [summary_row(b, 1.0 + b, run_id=f"r{b}") for b in (1, 2)]  # alpha: two sizes, no fit
+    rows += [summary_row(b, 1.0 + b, machine="beta", run_id=f"r{b}") for b in (4, 1, 2)]
+    (fit,) = analysis.fits(rows)
+    assert (fit["machine"], fit["run_id"]) == ("beta", "r4")  # the run id of its first row
+    assert fit["max_rel_residual"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_the_fit_is_per_step_of_an_epoch_and_leaves_out_failed_points():
@@ -125,6 +143,10 @@ def test_memory_growth_needs_two_step_peaks():
     assert (g["B_first"], g["B_last"], g["cache_first"], g["cache_last"]) == (1, 4, 100.0, 400.0)
     assert (g["peak_first"], g["peak_last"], g["rise_ratio"], g["method"]) == (1000.0, 1600.0, 2.0, "m")
     assert analysis.memory_growth(rows[:1] + rows[2:]) == []
+    rows.append(summary_row(16, 1.0, model_cache_bytes=1600, step_peak_bytes=4000, step_memory_method="m"))
+    lone = summary_row(1, 1.0, machine="aaa", model_cache_bytes=100, step_peak_bytes=100)  # sorts first, alone
+    (g,) = analysis.memory_growth([lone, *rows])
+    assert (g["B_first"], g["B_last"], g["rise_ratio"]) == (1, 16, 2.0)
     same = [summary_row(b, 1.0, model_cache_bytes=100, step_peak_bytes=100 * b) for b in (1, 2)]
     assert math.isnan(analysis.memory_growth(same)[0]["rise_ratio"])
 
@@ -132,7 +154,7 @@ def test_memory_growth_needs_two_step_peaks():
 def evals(accuracies, seconds, compile_s=0.0, **kw) -> list[dict]:
     base = {"machine": "a", "impl": "x", "device": "cpu", "threads": 1, "batch": 8, "lr": 0.1, "epochs": 2}
     return [
-        base | {"val_accuracy": a, "train_seconds": s, "compile_seconds": compile_s, "records_seen": 10 * i} | kw
+        base | {"val_accuracy": a, "train_seconds": s, "compile_seconds": compile_s, "records_seen": 5 * s} | kw
         for i, (a, s) in enumerate(zip(accuracies, seconds, strict=True))
     ]
 
@@ -142,6 +164,7 @@ def test_time_to_target():
     assert analysis.time_to_target(rows, 0.5) == 1.0
     assert analysis.time_to_target(rows, 0.6) == 2.0
     assert analysis.time_to_target(rows, 0.95) is None
+    assert analysis.time_to_target(evals([0.9, 0.6], [5.0, 1.0]), 0.5) == 1.0  # the earliest, not the first listed
 
 
 @pytest.mark.parametrize("target", [0.0, 1.0, 0.5])
@@ -155,7 +178,7 @@ def test_accuracy_target_defaults_to_a_fraction_of_the_best():
 
 
 def test_accuracy_runs():
-    rows = evals([0.3, 0.6, 0.5], [1.0, 2.0, 4.0], compile_s=0.5)
+    rows = evals([0.5, 0.3, 0.6], [4.0, 1.0, 2.0], compile_s=0.5)
     rows += evals([0.1], [0.0], batch=1, compile_seconds=None)
     one, run = analysis.accuracy_runs(rows, 0.55)
     assert (one["batch"], one["records_per_second"], one["compile_seconds"], one["time_to_target"]) == (
@@ -169,6 +192,8 @@ def test_accuracy_runs():
     assert (run["train_seconds"], run["compile_seconds"], run["records_per_second"]) == (4.0, 0.5, 20 / 4.0)
     assert (run["time_to_target"], run["time_to_target_steady"]) == (2.0, 1.5)
     assert [r["steady_seconds"] for r in run["curve"]] == [0.5, 1.5, 3.5]
+    (short,) = analysis.accuracy_runs(evals([0.5], [0.5], records_seen=10), None)
+    assert short["records_per_second"] == 20.0
     assert analysis.accuracy_runs(rows, None)[1]["time_to_target"] is None
     assert analysis.accuracy_runs(rows, None)[1]["time_to_target_steady"] is None
 
@@ -185,8 +210,13 @@ def test_worker_noise():
         noise("start", 1.0, "noise-y"),
         noise("end", 0.8, "noise-y"),
     ]
-    rows += [noise("end", 1.0, "noise-z")]
-    x, y, z = analysis.worker_noise(rows)
+    rows += [noise("end", 1.0, "noise-z"), noise("start", 1.0, "noise-zz"), noise("start", 0.0, "noise-zzz")]
+    rows.append(noise("end", 1.0, "noise-zzz"))
+    x, y, z, zz, zzz = analysis.worker_noise(rows)
+    assert x["end_s"] == 1.05
+    assert (zz["drift"], zz["load_end"]) == (None, None)
+    assert math.isnan(zz["end_s"])
+    assert zzz["drift"] is None
     assert (x["drift"], x["drifted"], x["load_start"], x["load_end"]) == (pytest.approx(1.05), False, 0.5, 0.7)
     assert (y["drift"], y["drifted"]) == (pytest.approx(0.8), True)
     assert (z["drift"], z["drifted"], z["load_start"]) == (None, False, None)
@@ -208,10 +238,11 @@ def test_loaded_rows():
     rows = [
         {"machine": "a", "load_before": 1.0, "load_after": 3.0},
         {"machine": "a", "load_before": 2.0, "load_after": None},
+        {"machine": "a", "load_before": 4.0, "load_after": 1.0},
         {"machine": "a", "load_before": None, "load_after": None},
         {"machine": "z", "load_before": 9.0, "load_after": 9.0},
     ]
-    assert analysis.loaded(rows, {"a": 2}) == [rows[0] | {"load": 3.0}]
+    assert analysis.loaded(rows, {"a": 2}) == [rows[0] | {"load": 3.0}, rows[2] | {"load": 4.0}]
 
 
 def test_load_skips_the_samples_and_write_fit_writes_the_fit(tmp_path):
@@ -227,3 +258,9 @@ def test_load_skips_the_samples_and_write_fit_writes_the_fit(tmp_path):
     path = analysis.write_fit(tmp_path, rows)
     assert path == tmp_path / "fit.csv"
     assert len(results.read_table(tmp_path, "fit")) == 1
+    for point in results.point_files(tmp_path):  # a run kept as its CSV tables only
+        point.unlink()
+    results.write_table(tmp_path, "summary", rows)
+    tables = analysis.load(tmp_path)
+    assert "fit" not in tables
+    assert len(tables["summary"]) == 3
