@@ -155,7 +155,7 @@ def evals(accuracies, seconds, compile_s=0.0, **kw) -> list[dict]:
     base = {"machine": "a", "impl": "x", "device": "cpu", "threads": 1, "batch": 8, "lr": 0.1, "epochs": 2}
     return [
         base | {"val_accuracy": a, "train_seconds": s, "compile_seconds": compile_s, "records_seen": 5 * s} | kw
-        for i, (a, s) in enumerate(zip(accuracies, seconds, strict=True))
+        for a, s in zip(accuracies, seconds, strict=True)
     ]
 
 
