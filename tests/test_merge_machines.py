@@ -306,3 +306,18 @@ def test_a_merge_that_fails_while_writing_leaves_nothing(root, monkeypatch):
         cli.main(["merge", "a", "b", "--run-id", "m", "--results-dir", str(root), "--no-report"])
     assert not (root / "m").exists()
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_the_run_id_is_required(root, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["merge", str(root / "a"), "--results-dir", str(root)])
+    assert exit_.value.code == 2
+    assert "--run-id" in capsys.readouterr().err
+
+
+def test_run_ids_are_looked_up_under_results_by_default(root, monkeypatch):
+    monkeypatch.chdir(root)
+    for name, copy in (("a", "x"), ("b", "y")):
+        shutil.copytree(root / name, root / "results" / copy)
+    assert cli.main(["merge", "x", "y", "--run-id", "m", "--no-report"]) == 0
+    assert set(stored(root / "results" / "m")) == {"alpha", "beta"}
