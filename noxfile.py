@@ -4,7 +4,7 @@
     nox -s bench             # the main job: quick benchmark profile, then the report
     nox -s bench -- --profile full --impl jax-scan
     nox -s tests_gpu         # the CUDA cases, on a machine that has CUDA
-    nox -s mutants           # mutation campaign over impls/ against the NumPy and torch tests (slow)
+    nox -s mutants           # mutation campaign over impls/ and the figure-making modules (slow)
 
 Environments are plain virtualenvs built by pip, which resolves the pinned torch==2.13.0 as your pip is
 configured. The test sessions share JAX's persistent compilation cache in .nox/, so that tests_all and
@@ -68,11 +68,13 @@ def tests_gpu(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def mutants(session: nox.Session) -> None:
-    """Mutation campaign (mutmut) over impls/ against the NumPy and torch tests: slow, so not run by default.
+    """Mutation campaign (mutmut) over impls/ and the modules that make the benchmark's figures (timers,
+    step point, shards, merge, analysis, cost model), against the NumPy and torch tests and those modules'
+    fast tests: slow, so not run by default.
 
-    Each mutant is one small change to impls/ ([tool.mutmut] in pyproject.toml says which files and which
-    tests); the counts printed at the end say how many the tests killed. Work files go to mutants/.
-    `nox -s mutants -- "impls.numpy_bptt*"` runs only the mutants whose names match."""
+    Each mutant is one small change to one of those files ([tool.mutmut] in pyproject.toml says which
+    files and which tests); the counts printed at the end say how many the tests killed. Work files go
+    to mutants/. `nox -s mutants -- "rnnbench.bench.timing*"` runs only the mutants whose names match."""
     install_with(session, "torch", "mutants")
     # mutmut keeps which tests cover which function from its last run, and does not see tests change
     shutil.rmtree("mutants", ignore_errors=True)

@@ -40,9 +40,9 @@ from rnnbench.runs import costmodel, records
 API_CALLS = 200  # calls timed together: one check or conversion takes microseconds
 
 
-def api_seconds(fn, sync) -> float:
+def api_seconds(fn, sync, clock: timing.Clock = time.perf_counter) -> float:
     """Median seconds of one call of fn, over 5 runs of API_CALLS calls, each run ending with sync."""
-    return timing.seconds_per_call(fn, sync, calls=API_CALLS)
+    return timing.seconds_per_call(fn, sync, calls=API_CALLS, clock=clock)
 
 
 def compile_fields(model, after_first: int | None) -> dict:
@@ -94,6 +94,7 @@ class PreparedStep:
     date: str
     started: float
     compiled_first: int | None = None  # the model's compilations after its first call (None: it compiles nothing)
+    clock: timing.Clock = time.perf_counter  # every duration is read from it (tests give a fake one)
     rounds: list[Round] = field(default_factory=list)
 
     @property
@@ -103,7 +104,9 @@ class PreparedStep:
     def run_round(self, stick: Yardstick | None = None, gate: Gate | None = None, runner=None) -> Round:
         """Time one round of `iterations` calls, reading the yardstick before and after it."""
         before = stick.read() if stick else None
-        loop = timing.run_timed(self.call, self.model.sync, rounds=1, iterations=self.iterations, runner=runner)
+        loop = timing.run_timed(
+            self.call, self.model.sync, rounds=1, iterations=self.iterations, runner=runner, clock=self.clock
+        )
         after = stick.read() if stick else None
         readings = (before, after) if stick else None
         quiet = gate.is_quiet(readings, stick.steady()) if stick and gate else True
@@ -115,11 +118,12 @@ class PreparedStep:
         return [r for r in self.rounds if r.quiet]
 
 
-def prepare(point: StepPoint, profile: Profile) -> PreparedStep:
-    """A fresh model for the point, its first call timed, warmed up (see the module docstring)."""
+def prepare(point: StepPoint, profile: Profile, clock: timing.Clock = time.perf_counter) -> PreparedStep:
+    """A fresh model for the point, its first call timed, warmed up (see the module docstring); every
+    duration read from clock."""
     import impls
 
-    started, date = time.perf_counter(), machine.now_iso()
+    started, date = clock(), machine.now_iso()
     load_before = memory.load_average()
     config = workload.synthetic_config(point.hidden)
     params = impls.init_params(config, seed=workload.SEED)
@@ -142,20 +146,20 @@ def prepare(point: StepPoint, profile: Profile) -> PreparedStep:
         def call():
             return model.train_epoch(pool)
 
-        first_s, first = timing.timed_call(call, model.sync)
+        first_s, first = timing.timed_call(call, model.sync, clock)
         compiled_first = getattr(model, "compile_count", None)
-        warm = [timing.timed_call(call, model.sync)[0] for _ in range(min(1, profile.warmup))]
+        warm = [timing.timed_call(call, model.sync, clock)[0] for _ in range(min(1, profile.warmup))]
         planned, iterations = profile.epoch_rounds, 1
     else:
         records_per_call = point.batch
-        first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync)
+        first_s, first = timing.timed_call(lambda: model.train_step(pool[0]), model.sync, clock)
         compiled_first = getattr(model, "compile_count", None)
         cycle = itertools.cycle(pool[1:] + pool[:1])
 
         def call():
             return model.train_step(next(cycle))
 
-        warm = [timing.timed_call(call, model.sync)[0] for _ in range(profile.warmup)]
+        warm = [timing.timed_call(call, model.sync, clock)[0] for _ in range(profile.warmup)]
         planned = profile.rounds
         iterations = timing.iterations_for(
             float(np.median(warm)) if warm else first_s, profile.round_seconds, profile.max_iterations
@@ -163,19 +167,27 @@ def prepare(point: StepPoint, profile: Profile) -> PreparedStep:
     mem = memory.memory_fields(point.hidden, point.seq_len, point.batch, rss_before)
     return PreparedStep(
         point, profile, config, params, model, pool, call, records_per_call, planned, iterations,
-        first_s, first, warm, checks, mem, load_before, date, started, compiled_first,
+        first_s, first, warm, checks, mem, load_before, date, started, compiled_first, clock,
     )  # fmt: skip
 
 
 def measure_step(
-    point: StepPoint, profile: Profile, *, run_id: str | None, machine_label: str, runner: timing.Runner | None = None
+    point: StepPoint,
+    profile: Profile,
+    *,
+    run_id: str | None,
+    machine_label: str,
+    runner: timing.Runner | None = None,
+    clock: timing.Clock = time.perf_counter,
 ) -> records.PointRecord:
     """Measure one step or epoch point alone: prepare, its planned rounds one after another, finish.
-    runner drives the timed loop (benchmarks/ hand pytest-benchmark's in); no yardstick is read."""
-    prepared = prepare(point, profile)
+    runner drives the timed loop (benchmarks/ hand pytest-benchmark's in); no yardstick is read. Every
+    duration it records is read from clock (rnnbench.bench.timing.Clock), and the rounds' wall time from
+    runner when one is given."""
+    prepared = prepare(point, profile, clock)
     loop = timing.run_timed(
         prepared.call, prepared.model.sync, rounds=prepared.planned_rounds, iterations=prepared.iterations,
-        runner=runner,
+        runner=runner, clock=clock,
     )  # fmt: skip
     n = prepared.iterations
     for i, wall in enumerate(loop.round_seconds):
@@ -256,8 +268,8 @@ def finish(
     dispatched = {} if p.epoch else dispatch.dispatch_fields(model, pool[0])
     # what the public API adds to each call, timed alone: validation, and conversion to the framework
     stages = model.input_stages()
-    api_check_s = api_seconds(lambda: stages["check"](pool[0]), model.sync)
-    api_convert_s = api_seconds(lambda: stages["convert"](pool[0]), model.sync)
+    api_check_s = api_seconds(lambda: stages["check"](pool[0]), model.sync, p.clock)
+    api_convert_s = api_seconds(lambda: stages["convert"](pool[0]), model.sync, p.clock)
     sanity = _sanity(p.rounds, p.iterations)
     checks.sanity = {**vars(sanity), "gap_fraction": sanity.gap_fraction}
     if not sanity.ok:
@@ -293,7 +305,7 @@ def finish(
         tables={"samples": [records.row(s) for s in samples], "summary": [records.row(summary)]},
         checks=checks.as_dict(),
         date=p.date,
-        wall_seconds=time.perf_counter() - p.started,
+        wall_seconds=p.clock() - p.started,
         thread_info=jsonio.jsonable(model.thread_info()),
     )
 

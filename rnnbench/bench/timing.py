@@ -10,6 +10,10 @@ iterations=)` has the same meaning, so its loop can drive ours: see `runner`). I
 only untimed work between two timed calls is the loop itself, so the gap between a round's wall time
 and the sum of its calls is timer overhead; work that escaped the timers (a missing sync, asynchronous
 dispatch finishing later) shows up there. SANITY_REL, SANITY_ABS say how large a gap is flagged.
+
+Every timer here reads a `clock` (a Clock; default time.perf_counter, the only one production uses).
+It is a parameter so that tests can time a fake model with a clock that moves only when that model
+works (tests/fake_model.py): the figures are then exact, whatever the machine's speed or load.
 """
 
 from __future__ import annotations
@@ -26,17 +30,25 @@ SANITY_ABS = 20e-6  # ... or 20 µs per round, whichever is larger (timer jitter
 
 # runner(target, rounds, iterations, sync) -> wall seconds of each round. `target` times itself.
 Runner = Callable[[Callable[[], None], int, int, Callable[[], None]], Sequence[float]]
+# clock() -> seconds since an arbitrary origin (only differences are used)
+Clock = Callable[[], float]
 
 
-def own_runner(target: Callable[[], None], rounds: int, iterations: int, sync: Callable[[], None]) -> list[float]:
+def own_runner(
+    target: Callable[[], None],
+    rounds: int,
+    iterations: int,
+    sync: Callable[[], None],
+    clock: Clock = time.perf_counter,
+) -> list[float]:
     """Our loop (a Runner): per round, one timer around `iterations` calls of target, then a sync."""
     out = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(iterations):
             target()
         sync()
-        out.append(time.perf_counter() - t0)
+        out.append(clock() - t0)
     return out
 
 
@@ -83,12 +95,14 @@ class TimedLoop:
         return Sanity(total, parts, worst, ok)
 
 
-def timed_call(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, object]:
+def timed_call(
+    fn: Callable[[], object], sync: Callable[[], None], clock: Clock = time.perf_counter
+) -> tuple[float, object]:
     """(seconds, result) of one call of fn followed by sync."""
-    t0 = time.perf_counter()
+    t0 = clock()
     result = fn()
     sync()
-    return time.perf_counter() - t0, result
+    return clock() - t0, result
 
 
 def run_timed(
@@ -98,12 +112,13 @@ def run_timed(
     rounds: int,
     iterations: int,
     runner: Runner | None = None,
+    clock: Clock = time.perf_counter,
 ) -> TimedLoop:
     """Time rounds x iterations calls of fn, each ending with sync; see the module docstring.
 
     runner drives the loop (default: `own_runner`); a runner may call target more often than
     asked (pytest-benchmark makes one extra call for its result): only the first rounds * iterations
-    samples are kept.
+    samples are kept. clock times each call, and the rounds when runner is ours.
     """
     if rounds < 1 or iterations < 1:
         raise ValueError(f"rounds and iterations must be >= 1, got {rounds}, {iterations}")
@@ -111,29 +126,34 @@ def run_timed(
     results: list = []
 
     def target() -> None:
-        t0 = time.perf_counter()
+        t0 = clock()
         result = fn()
         sync()
-        samples.append(time.perf_counter() - t0)
+        samples.append(clock() - t0)
         results.append(result)
 
-    round_seconds = list((runner or own_runner)(target, rounds, iterations, sync))
+    if runner is None:
+        round_seconds = own_runner(target, rounds, iterations, sync, clock)
+    else:
+        round_seconds = list(runner(target, rounds, iterations, sync))
     n = rounds * iterations
     if len(samples) < n or len(round_seconds) != rounds:
         raise RuntimeError(f"the runner made {len(samples)} timed calls in {len(round_seconds)} rounds, expected {n}")
     return TimedLoop(samples[:n], round_seconds, iterations, results[:n])
 
 
-def seconds_per_call(fn: Callable[[], object], sync: Callable[[], None], *, calls: int, runs: int = 5) -> float:
+def seconds_per_call(
+    fn: Callable[[], object], sync: Callable[[], None], *, calls: int, runs: int = 5, clock: Clock = time.perf_counter
+) -> float:
     """Median seconds of one call of fn, over `runs` runs of `calls` consecutive calls, each run ending with
     sync: for a call too short to time on its own (an input check, one trivial dispatch)."""
     out = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(calls):
             fn()
         sync()
-        out.append((time.perf_counter() - t0) / calls)
+        out.append((clock() - t0) / calls)
     return float(np.median(out))
 
 
