@@ -14,7 +14,8 @@ machine's speed at that moment (docs/DESIGN.md §6):
 
 The workload mixes what an RNN step at small batch does (Python-level dispatch, small float32 matrix
 products, an elementwise tanh) in the proportions of a few hundred microseconds; one reading is the
-median of `repeats` runs, so that one preemption does not move it.
+median of `repeats` runs after an untimed one, so that neither one preemption nor the caches a large
+round leaves behind move it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class Yardstick:
     _work: Workload = field(default_factory=Workload, repr=False)
 
     def read(self) -> float:
-        """One reading now (median seconds of `repeats` runs); it is kept in `readings`."""
+        """One reading now (median seconds of `repeats` runs, after one untimed run that brings the workload
+        back into the caches the timed round just filled with its own data: a reading measures the machine,
+        not what the round left in the caches); it is kept in `readings`."""
+        self._work.run()
         seconds = []
         for _ in range(self.repeats):
             t0 = self.clock()
