@@ -37,6 +37,10 @@ from rnnbench.bench.profiles import Profile
 from rnnbench.bench.yardstick import Gate, Yardstick
 from rnnbench.runs import costmodel, records
 
+# With more than one thread, a framework's pool threads spin-wait a while after a call (OpenMP, XLA's
+# pools) on the other cores: read at once, the yardstick would see the measured code's own threads as a
+# busy machine. The reading after a round waits this long first.
+SETTLE_S = 0.02
 API_CALLS = 200  # calls timed together: one check or conversion takes microseconds
 
 
@@ -107,6 +111,8 @@ class PreparedStep:
         loop = timing.run_timed(
             self.call, self.model.sync, rounds=1, iterations=self.iterations, runner=runner, clock=self.clock
         )
+        if stick and self.point.threads > 1:  # the framework's other threads spin a while after the call
+            time.sleep(SETTLE_S)
         after = stick.read() if stick else None
         readings = (before, after) if stick else None
         quiet = gate.is_quiet(readings, stick.steady()) if stick and gate else True
