@@ -75,9 +75,9 @@ def test_a_machine_that_ran_slower_throughout_b_is_not_a_regression_in_yardstick
     """A co-runner on the other hyperthread for the whole of B: every round and its yardstick 1.5x slower,
     too evenly for the gate to see within the run. Seconds call it a regression; yardsticks do not."""
     a, b = make_run(tmp_path / "a", 1), make_run(tmp_path / "b", 2, speed=EVERYTHING_SLOWER)
-    assert main(["compare", str(a), str(b), "--basis", "seconds"]) == 1
+    assert main(["compare", str(a), str(b)]) == 1  # seconds, the default
     capsys.readouterr()
-    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--basis", "yardstick"]) == 0
     out = capsys.readouterr().out
     assert "in yardsticks" in out
     assert "0 regressed" in out
@@ -86,7 +86,7 @@ def test_a_machine_that_ran_slower_throughout_b_is_not_a_regression_in_yardstick
 def test_slower_code_is_still_flagged_with_the_raw_ratio_beside(tmp_path, capsys):
     a = make_run(tmp_path / "a", 1)
     b = make_run(tmp_path / "b", 2, code={("numpy-bptt", 1): 1.5, ("numpy-bptt", 8): 1.5})
-    assert main(["compare", str(a), str(b), "--all"]) == 1
+    assert main(["compare", str(a), str(b), "--all", "--basis", "yardstick"]) == 1
     lines = verdict_lines(capsys.readouterr().out)
     assert "REGRESSED" in lines["numpy-bptt 1"]
     assert "REGRESSED" in lines["numpy-bptt 8"]
@@ -99,7 +99,7 @@ def test_slower_code_is_still_flagged_with_the_raw_ratio_beside(tmp_path, capsys
 def test_every_implementation_slower_with_the_yardstick_unchanged_is_flagged_everywhere(tmp_path, capsys):
     a = make_run(tmp_path / "a", 1)
     b = make_run(tmp_path / "b", 2, code=dict.fromkeys(COSTS, 1.4))
-    assert main(["compare", str(a), str(b)]) == 1
+    assert main(["compare", str(a), str(b), "--basis", "yardstick"]) == 1
     assert "4 regressed" in capsys.readouterr().out
 
 
@@ -133,5 +133,5 @@ def test_yardstick_basis_needs_both_runs_to_have_one(tmp_path, capsys):
         store.save_point(b, doc)
     assert main(["compare", str(a), str(b), "--basis", "yardstick"]) == 2
     assert "no yardstick" in capsys.readouterr().err
-    assert main(["compare", str(a), str(b)]) == 0  # auto: seconds
+    assert main(["compare", str(a), str(b)]) == 0  # seconds, the default
     assert "in yardsticks" not in capsys.readouterr().out

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--results-dir", default=str(store.DEFAULT_RESULTS_DIR), metavar="DIR", help="default: %(default)s")
     add("--threshold", type=float, default=1.10, help="a change smaller than this factor is never flagged")
     add("--fdr", type=float, default=0.05, help="false-discovery rate over all configurations (default: 0.05)")
-    add("--basis", choices=("auto", "yardstick", "seconds"), default="auto", help="as compare's --basis")
+    add("--basis", choices=("seconds", "yardstick"), default="seconds", help="as compare's --basis")
     add("--all", action="store_true", help="list every configuration, not only the changed ones")
 
 

@@ -18,11 +18,11 @@ the runs share machines, each is compared with itself; when each run holds one m
 differ, the two are compared with each other.
 
 The machine's speed. Only rounds the quiet gate counted are compared (rnnbench.bench.yardstick: the
-yardstick read before and after each round stayed near its value at rest). On one machine, when both
-runs carry the yardstick, each round's cost is read in yardsticks (seconds per record / the yardstick
-read around that round), so that a machine that ran slower during one run is not taken for slower code;
-the raw B/A is printed beside. --basis seconds compares seconds. A configuration whose point stayed
-loaded in either run (too few quiet rounds) is not judged, and is listed as such.
+yardstick read before and after each round stayed near its value at rest). --basis yardstick reads each
+round's cost in yardsticks instead (seconds per record / the yardstick read around that round), with the
+raw B/A beside; it is not the default, since on recorded runs it did not cut the error the quiet gate
+leaves. A configuration whose point stayed loaded in either run (too few quiet rounds) is not judged,
+and is listed as such.
 
 Noise. Both runs' speed sentinel (each worker's drift from its start to its end, and B's sentinel
 against A's), load average and quiet gate come before the table.
@@ -91,10 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--all", action="store_true", help="list every configuration, not only the changed ones")
     add(
         "--basis",
-        choices=("auto", "yardstick", "seconds"),
-        default="auto",
-        help="judge each round's cost against the yardstick read around it, or in raw seconds "
-        "(default: yardstick when both runs have it, on one machine)",
+        choices=("seconds", "yardstick"),
+        default="seconds",
+        help="read each quiet round's cost in seconds, or against the yardstick read around it (both runs "
+        "need it; default: %(default)s)",
     )
 
 

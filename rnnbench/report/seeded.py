@@ -30,7 +30,9 @@ def _ranking_text(r: seeds.Ranking, label: Callable[[dict], str], target: str) -
     fastest to <target>: no difference found at 3 seeds (Mann-Whitney p = 0.7)"."""
     a, b = r.first, r.second
     ma, mb = seeds.describe(a[r.measure], "s"), seeds.describe(b[r.measure], "s")
-    name = lambda c: f"{label(c)} at B={c['batch']}"
+    # the two may differ only in their thread count or machine: then the names say it
+    extra = [k for k in ("threads", "machine") if a.get(k) != b.get(k)]
+    name = lambda c: f"{label(c)} at B={c['batch']}" + "".join(f", {k} {c[k]}" for k in extra)
     if r.differ:
         return (
             f"{name(a)} reaches {target} first, median {ma} over {r.n} seeds, ahead of {name(b)} ({mb}; "
