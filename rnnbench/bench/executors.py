@@ -166,12 +166,15 @@ def group_label(spec: WorkerSpec) -> str:
     return WorkerGroup(spec.impl, spec.threads, spec.device).label
 
 
-def run_worker_here(spec: WorkerSpec, spec_dir: Path) -> int:
-    """Run one worker as a child process with its thread variables set; returns its exit status."""
+def run_worker_here(spec: WorkerSpec, spec_dir: Path, root: Path = machine.REPO_ROOT) -> int:
+    """Run one worker as a child process with its thread variables set; returns its exit status. root:
+    the checkout whose worker runs (another one's, for `rnnbench ab`: first on the child's PYTHONPATH)."""
     path = spec_dir / f"{spec.impl}-{spec.device}-t{spec.threads}.json"
     path.write_text(spec.to_json(), encoding="utf-8")
     env = os.environ | machine.thread_env(spec.threads) | {worker.PARENT_PID_ENV: str(os.getpid())}
-    proc = subprocess.Popen(spec.command(path), cwd=machine.REPO_ROOT, env=env)
+    if root != machine.REPO_ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen(spec.command(path), cwd=root, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -129,13 +129,14 @@ def checked_data(profile: Profile) -> str:
     return spec
 
 
-def manifest(sweep: pts.Sweep, run_id: str) -> dict:
-    """What run.json records: the sweep asked for, and the code and library versions it ran with."""
+def manifest(sweep: pts.Sweep, run_id: str, root: Path = machine.REPO_ROOT) -> dict:
+    """What run.json records: the sweep asked for, and the code (of the checkout at root) and library
+    versions it ran with."""
     return {
         "run_id": run_id,
         "created": machine.now_iso(),
         "sweep": asdict(sweep),
-        "git": machine.git(),
+        "git": machine.git(root),
         "versions": machine.versions(),
     }
 

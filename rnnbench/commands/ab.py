@@ -24,7 +24,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rnnbench import machine
+from rnnbench.bench import executors, plan, stopping
 from rnnbench.bench import points as pts
-from rnnbench.bench import stopping
 from rnnbench.bench.profiles import PROFILES
 from rnnbench.bench.worker import WorkerSpec
 from rnnbench.commands import arguments
@@ -152,29 +151,13 @@ def schedule(specs: list[WorkerSpec], sides: tuple[Version, Version]) -> list[tu
 def run_worker(side: Version, spec: WorkerSpec, spec_dir: Path) -> int:
     """The side's own worker (its checkout's code) on spec, with that side's run folder."""
     spec = replace(spec, run_dir=str(side.run_dir), run_id=side.run_dir.name)
-    path = spec_dir / f"{side.name}-{spec.impl}-{spec.device}-t{spec.threads}.json"
-    path.write_text(spec.to_json(), encoding="utf-8")
-    python_path = os.pathsep.join(filter(None, [str(side.root), os.environ.get("PYTHONPATH")]))
-    env = os.environ | machine.thread_env(spec.threads) | {"PYTHONPATH": python_path}
-    proc = subprocess.Popen(spec.command(path), cwd=side.root, env=env, stdin=subprocess.DEVNULL)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        stopping.stop_child(proc)
-        raise
+    return executors.run_worker_here(spec, spec_dir, root=side.root)
 
 
 def side_manifest(side: Version, sweep: pts.Sweep) -> dict:
-    from dataclasses import asdict
-
-    return {
-        "run_id": side.run_dir.name,
-        "created": machine.now_iso(),
-        "sweep": asdict(sweep),
-        "git": machine.git(side.root),
-        "versions": machine.versions(),
-        "ab": {"side": side.name, "asked": side.asked, "checkout": str(side.root)},
-    }
+    """plan.manifest's record of the side's own checkout, and which side it is."""
+    ab = {"side": side.name, "asked": side.asked, "checkout": str(side.root)}
+    return plan.manifest(sweep, side.run_dir.name, root=side.root) | {"ab": ab}
 
 
 def measure(sides: tuple[Version, Version], specs: list[WorkerSpec]) -> list[str]:
@@ -207,12 +190,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnbench.bench.plan import PlanError
-
     try:
         sweep = make_sweep(args)
         run_id = store.check_name(args.run_id, "a run id") if args.run_id else "ab-" + store.new_run_id(None)
-    except (PlanError, ValueError) as e:
+    except (plan.PlanError, ValueError) as e:
         raise ABError(str(e)) from None
     run_dir = Path(args.results_dir).resolve() / run_id
     if run_dir.exists():
