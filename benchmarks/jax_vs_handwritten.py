@@ -4,11 +4,13 @@
 
 The hand-written step is the textbook one: parameters in a dict, W_xh stored (V, H) and gathered by
 token, `lax.scan` over time (unrolled as jax-scan does), `jax.value_and_grad` of the mean cross-entropy,
-plain SGD, the whole step under one `jax.jit` with the parameters donated; it takes the host token and
-label arrays and its loss is read back as a Python float, as jax-scan's public step does. It is written
+plain SGD, the whole step under one `jax.jit` with the parameters donated; it takes each Batch's own token
+and label arrays, as a user's loop would (the jitted call converts them), and its loss is read back as a
+Python float, as jax-scan's public step does. It is written
 twice, with h @ W_hh.T and with a `lax.dot_general` contracting W_hh's second axis, and the faster of the
 two in each round is the yardstick. Its epoch is a `lax.scan` of that step over the stacked batches under
-one `jax.jit`, the yardstick of jax-scan's fused `train_epoch`. Every record fills all T steps (the synthetic workload of the step
+one `jax.jit`, the yardstick of jax-scan's fused `train_epoch`; it too starts from the list of batches,
+and stacks their arrays (np.concatenate, the cheaper way) inside the timed call. Every record fills all T steps (the synthetic workload of the step
 sweep), so neither side masks.
 
 Each round times every contender once, in an order that alternates from round to round, on the same
@@ -71,7 +73,6 @@ def contenders(hidden: int, batch: int, seq_len: int, n_batches: int) -> dict[st
     config = synthetic_config(hidden)
     params = impls.init_params(config, seed=0)
     batches = synthetic_batches(batch, seq_len, n_batches)
-    host = [(np.asarray(b.tokens, np.int32), np.asarray(b.labels, np.int32)) for b in batches]
     model = impls.load("jax-scan", config, params, optimizer=SGD(lr=SYNTH_LR))
     epoch_model = impls.load("jax-scan", config, params, optimizer=SGD(lr=SYNTH_LR))
 
@@ -82,19 +83,20 @@ def contenders(hidden: int, batch: int, seq_len: int, n_batches: int) -> dict[st
     def public_epoch():
         epoch_model.train_epoch(batches)
 
-    stacked = tuple(np.stack(arrays) for arrays in zip(*host, strict=True))  # (N, B, T), (N, B)
     calls = {"jax-scan step": public_steps, "jax-scan epoch": public_epoch}
     for label, dot_general in (("h @ W.T", False), ("dot_general", True)):
         step, epoch = handwritten(seq_len, dot_general)
         state = [jax.device_put(dict(params, W_xh=np.ascontiguousarray(params["W_xh"].T)))]
 
         def steps(step=step, state=state):
-            for tokens, labels in host:
-                state[0], loss = step(state[0], tokens, labels)
+            for b in batches:
+                state[0], loss = step(state[0], b.tokens, b.labels)
                 float(np.asarray(loss))
 
         def fused(epoch=epoch, state=state):
-            state[0], losses = epoch(state[0], *stacked)
+            tokens = np.concatenate([b.tokens for b in batches]).reshape(n_batches, batch, seq_len)
+            labels = np.concatenate([b.labels for b in batches]).reshape(n_batches, batch)
+            state[0], losses = epoch(state[0], tokens, labels)
             np.asarray(losses).tolist()
 
         calls[f"hand step ({label})"] = steps

@@ -130,21 +130,23 @@ def pack(batch: Batch, T_pad: int) -> tuple[np.ndarray, bool]:
 
 def pack_many(batches: list[Batch], T_pad: int) -> tuple[np.ndarray, bool]:
     """N batches of one B -> (N, B, T_pad + 2) int32, `pack` of each, and whether every record of every
-    batch fills all T_pad steps; in whole-array operations where the batches share one T."""
+    batch fills all T_pad steps; in whole-array operations where the batches share one T. (np.concatenate
+    and a reshape, not np.stack, which costs several times more Python per batch: at B = 1 it is the
+    fused epoch's host cost per record.)"""
     N, (B, T) = len(batches), batches[0].tokens.shape
-    if all(b.t_max == T for b in batches):
-        tokens = np.stack([b.tokens for b in batches])  # (N, B, T)
+    if all(b.tokens.shape[1] == T for b in batches):
+        tokens = np.concatenate([b.tokens for b in batches]).reshape(N, B, T)
     else:
         T = max(b.t_max for b in batches)
         tokens = np.zeros((N, B, T), dtype=np.int64)
         for row, b in zip(tokens, batches, strict=True):
             row[:, : b.t_max] = b.tokens
-    lengths = np.stack([b.lengths for b in batches])  # (N, B)
-    data = np.zeros((N, B, T_pad + 2), dtype=np.int32)
-    full = T_pad == T and int(lengths.min()) == T
+    lengths = np.concatenate([b.lengths for b in batches]).reshape(N, B)
+    data = np.empty((N, B, T_pad + 2), dtype=np.int32)  # every column written below
+    full = T_pad == T and min(b.min_length for b in batches) == T
     data[:, :, :T_pad] = tokens if full else _right_aligned(tokens, lengths, T_pad)
     data[:, :, T_pad] = lengths
-    data[:, :, T_pad + 1] = np.stack([b.labels for b in batches])
+    data[:, :, T_pad + 1] = np.concatenate([b.labels for b in batches]).reshape(N, B)
     return data, full
 
 
@@ -176,7 +178,7 @@ def clip_tree(g: dict, clip: Clip) -> dict:
 
 
 def state_rows(spec: Optimizer) -> int:
-    """S: rows of each parameter's training state, the parameter plus the optimizer's slots."""
+    """S: arrays in each parameter's training state, the parameter plus the optimizer's slots."""
     if isinstance(spec, SGD):
         return 2 if spec.momentum else 1
     return 3
@@ -191,22 +193,24 @@ def adam_bias(spec: Optimizer, t: int) -> tuple[float, float]:
     return 1.0 - spec.beta1**t, 1.0 - spec.beta2**t
 
 
-def apply_update(spec: Optimizer, rows: jax.Array, g: jax.Array, bias: jax.Array | None) -> jax.Array:
+def apply_update(
+    spec: Optimizer, rows: tuple[jax.Array, ...], g: jax.Array, bias: jax.Array | None
+) -> tuple[jax.Array, ...]:
     """One optimizer update of docs/DESIGN.md §3 of one parameter, in the NumPy reference's order of operations.
 
-    rows (S, *shape): the parameter, then its optimizer slots; g (*shape) the clipped gradient; bias (2,)
-    Adam's bias corrections (None for SGD) -> (S, *shape).
+    rows: the parameter, then its optimizer slots, each (*shape); g (*shape) the clipped gradient; bias (2,)
+    Adam's bias corrections (None for SGD) -> the new rows.
     """
     p = rows[0]
     if isinstance(spec, SGD):
         if not spec.momentum:
-            return (p - spec.lr * g)[None]
+            return (p - spec.lr * g,)
         v = spec.momentum * rows[1] + g
-        return jnp.stack([p - spec.lr * v, v])
+        return p - spec.lr * v, v
     m = spec.beta1 * rows[1] + (1.0 - spec.beta1) * g
     s = spec.beta2 * rows[2] + (1.0 - spec.beta2) * (g * g)
     p = p - spec.lr * (m / bias[0]) / (jnp.sqrt(s / bias[1]) + spec.eps)
-    return jnp.stack([p, m, s])
+    return p, m, s
 
 
 # -- threads ---------------------------------------------------------------------------------------

@@ -20,10 +20,12 @@ forward is written still decides what autodiff makes of it:
   exactly nothing for the rest); every other update first sums them into the dense (V, H) gradient,
   as autodiff's transpose of the gather would (XLA's scatter into zeros, then one pass over V rows,
   is the faster of the two once a step touches more rows than there are).
-Clipping and the optimizer (docs/DESIGN.md §3) follow in the same compiled function. The training state is
-one array per parameter, (S, *shape) with the optimizer's slots stacked behind it (W_xh stored
-transposed as (S, V, H), so that its gather and scatter touch rows), kept on the device between calls
-and donated to the next step, so no step slices or concatenates parameters.
+Clipping and the optimizer (docs/DESIGN.md §3) follow in the same compiled function. The training state is,
+per parameter, the parameter and then the optimizer's slots, each an array of its own in the canonical
+shape (W_xh stored transposed as (V, H), so that its gather and scatter touch rows), kept on the device
+between calls and donated to the next step. Arrays of their own, not one (S, *shape) stack per
+parameter: XLA updates a separate array in place, where it copied a stacked W_hh (even at S = 1) in every
+iteration of the fused epoch.
 
 Compilations. A jitted function compiles once per input shape, so T is padded up to a bucket
 (`jax_common.bucket_length`); padding is exact because of the gate. The jitted functions depend only on
@@ -69,9 +71,9 @@ UNROLL = 8  # time steps (or chunks of them) unrolled per iteration of the time 
 CHUNK = 8  # time steps per skippable chunk of a ragged batch's time loop; every bucket beyond 8 is a multiple
 FUNCTION_NAMES = ("logits", "loss_and_grads", "train_step", "train_epoch")
 
-# The training state: one array per parameter, in PARAM_NAMES order, each (S, *shape) with the optimizer's
-# slots behind the parameter; W_xh as (S, V, H).
-State = tuple[jax.Array, ...]
+# The training state: per parameter, in PARAM_NAMES order, the parameter and its optimizer's slots, each
+# (*shape); W_xh's as (V, H).
+State = tuple[tuple[jax.Array, ...], ...]
 
 
 def _dot_t(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -205,7 +207,7 @@ def _build(config: ModelConfig, spec: Optimizer, clip: Clip) -> Functions:
         inputs, dense, loss_of, ids, _ = forward_pass(state, data, ragged, masked)
         loss, (g, g_inputs) = jax.value_and_grad(loss_of, argnums=(0, 1))(dense, inputs)
         if sparse_xh and ids.size < config.vocab_size:  # steps before a record starts add exact zeros
-            new_xh = state[0].at[0, ids].add(-spec.lr * g_inputs, mode="promise_in_bounds")
+            new_xh = (state[0][0].at[ids].add(-spec.lr * g_inputs, mode="promise_in_bounds"),)
             rest = (update(spec, state[i], g[k], None) for i, k in enumerate(PARAM_NAMES) if i)
             return (new_xh, *rest), loss
         g["W_xh"] = dense_xh(state, g_inputs, ids)
@@ -254,8 +256,11 @@ class JaxScan(RNNImpl):
         with self._precision():
             # Device copies of their own (they will be donated); jnp.asarray would compile a copy per shape.
             self.state: State = tuple(
-                jax.device_put(
-                    np.concatenate([host[k][None], np.zeros((S - 1, *host[k].shape), self.dtype)]), may_alias=False
+                tuple(
+                    jax.device_put(
+                        np.asarray(host[k] if i == 0 else np.zeros_like(host[k]), self.dtype), may_alias=False
+                    )
+                    for i in range(S)
                 )
                 for k in PARAM_NAMES
             )
@@ -384,10 +389,7 @@ class JaxScan(RNNImpl):
             return np.asarray(losses, dtype=np.float64).tolist()
 
     def _get_params(self) -> Params:
-        # Row 0 taken on the host: indexing on the device would compile a slice per shape.
-        host = {
-            k: np.array(np.asarray(rows)[0], dtype=self.dtype) for k, rows in zip(PARAM_NAMES, self.state, strict=True)
-        }
+        host = {k: np.array(rows[0], dtype=self.dtype) for k, rows in zip(PARAM_NAMES, self.state, strict=True)}
         host["W_xh"] = np.ascontiguousarray(host["W_xh"].T)  # (H, V)
         return host
 

@@ -125,7 +125,7 @@ def test_loading_and_reading_a_model_compile_nothing(dtype):
     params = random_params(config, seed=4)
     model = impls.load("jax-scan", config, params, optimizer=impls.SGD(lr=0.1, momentum=0.5))
     assert_params_close(model.get_params(), params, 0.0, "as loaded")
-    assert all(rows.dtype == np.dtype(dtype) for rows in model.state)
+    assert all(leaf.dtype == np.dtype(dtype) for leaf in jax.tree.leaves(model.state))
     assert BACKEND_COMPILES[0] == backend_compiles
 
 
@@ -347,7 +347,7 @@ def test_float32_model_stays_float32(global_x64):
         assert model32.logits(batch).dtype == np.float32
         assert all(g.dtype == np.float32 for g in model32.loss_and_grads(batch)[1].values())
         assert all(p.dtype == np.float32 for p in model32.get_params().values())
-        assert all(rows.dtype == np.float32 for rows in model32.state)
+        assert all(leaf.dtype == np.float32 for leaf in jax.tree.leaves(model32.state))
         text = lowered_text(model32, batch)
     # No float64 anywhere and no int64 array: data is float32 and int32. (Under global x64, lax.scan's own
     # loop counter is a 0-d int64: JAX's bookkeeping, not the model's arithmetic.)
