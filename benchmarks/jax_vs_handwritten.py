@@ -1,6 +1,7 @@
 """jax-scan's public train_step and train_epoch side by side with the plainest JAX step one would write by hand.
 
     python benchmarks/jax_vs_handwritten.py --hidden 64 256 --batch 1 256
+    python benchmarks/jax_vs_handwritten.py --kernels --hidden 64 256 --batch 1 2 4 8 16
 
 The hand-written step is the textbook one: parameters in a dict, W_xh stored (V, H) and gathered by
 token, `lax.scan` over time (unrolled as jax-scan does), `jax.value_and_grad` of the mean cross-entropy,
@@ -16,6 +17,11 @@ sweep), so neither side masks.
 Each round times every contender once, in an order that alternates from round to round, on the same
 batches; the ratio printed is the median over rounds of jax-scan's time over the hand-written one's
 in the same round (a ratio below 1: jax-scan is faster); times are microseconds per record. Run it on an otherwise idle machine.
+
+--kernels times the recurrence's matmul alone instead: a jitted loop of h <- tanh(h W) over many steps,
+(B, H) x (H, H), in the three ways one can write it (contracting W's second axis as `lax.dot_general`, as
+h @ W.T, and W's first axis as plain h @ W), nanoseconds per step. It shows what XLA's CPU dot costs
+per step as B grows from 1, apart from everything else a training step does.
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ def contenders(hidden: int, batch: int, seq_len: int, n_batches: int) -> dict[st
     return calls
 
 
-def side_by_side(calls: dict[str, Callable[[], object]], rounds: int, records: int) -> dict[str, list[float]]:
+def side_by_side(calls: dict, rounds: int, records: int) -> dict:
     """name -> seconds per record in each round, contenders alternating their order from round to round."""
     names = list(calls)
     seconds: dict[str, list[float]] = {name: [] for name in names}
@@ -116,6 +122,42 @@ def side_by_side(calls: dict[str, Callable[[], object]], rounds: int, records: i
             calls[name]()
             seconds[name].append((time.perf_counter() - start) / records)
     return seconds
+
+
+KERNEL_STEPS = 256  # recurrence steps per timed call of --kernels
+
+
+def kernels(hidden: int, batches: list[int], rounds: int) -> None:
+    """Print, per B, the median nanoseconds per step of h <- tanh(h W) in each way of writing the matmul."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    forms = {
+        "dot_general (W's 2nd axis)": lambda h, w: lax.dot_general(h, w, (((1,), (1,)), ((), ()))),
+        "h @ W.T": lambda h, w: h @ w.T,
+        "h @ W (W's 1st axis)": lambda h, w: h @ w,
+    }
+
+    def loop(matmul):
+        def run(w, h):  # (H, H), (B, H) -> (B, H)
+            return lax.fori_loop(0, KERNEL_STEPS, lambda _, h: jnp.tanh(matmul(h, w)), h, unroll=8)
+
+        return jax.jit(run)
+
+    rng = np.random.default_rng(0)
+    w = jnp.asarray((rng.normal(size=(hidden, hidden)) / np.sqrt(hidden)).astype(np.float32))
+    calls = {}
+    for batch in batches:
+        h = jnp.ones((batch, hidden), jnp.float32)
+        for form, matmul in forms.items():
+            fn = loop(matmul)
+            fn(w, h).block_until_ready()  # compile
+            calls[(batch, form)] = lambda fn=fn, h=h: fn(w, h).block_until_ready()
+    seconds = side_by_side(calls, rounds, KERNEL_STEPS)
+    for batch in batches:
+        cells = (f"{form} {statistics.median(seconds[(batch, form)]) * 1e9:.0f}" for form in forms)
+        print(f"H={hidden:<4} B={batch:<4} ns per step | " + " | ".join(cells), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,11 +170,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--kernels", action="store_true", help="time the recurrence's matmul alone (see above)")
     args = parser.parse_args(argv)
 
     from impls import jax_common
 
     jax_common.set_xla_threads(args.threads)
+    if args.kernels:
+        for hidden in args.hidden:
+            kernels(hidden, args.batch, args.rounds)
+        return
     print(f"V={SYNTH_VOCAB} C={SYNTH_CLASSES} T={args.seq_len} threads={args.threads}, median of {args.rounds} rounds")
     for hidden in args.hidden:
         for batch in args.batch:

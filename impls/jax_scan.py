@@ -106,9 +106,14 @@ def final_state(
     T, B, H = xs.shape
     gates = None if live is None else live[:, :, None].astype(xs.dtype)  # (T, B, 1)
 
+    # At B = 1, XLA's CPU backend makes the unrolled step's products matrix-vector dots, where a transpose
+    # would be copied per step; from B = 2 on, it hands them to its YNNPACK fusions, which take h @ W_hh.T
+    # faster than the dot_general (benchmarks/jax_vs_handwritten.py).
+    recur = _dot_t if B == 1 else lambda h, W: h @ W.T
+
     def step(h, x_gate):
         x_t, gate_t = x_gate
-        h_new = phi(x_t + b_h[None, :] + _dot_t(h, W_hh))  # (B, H)
+        h_new = phi(x_t + b_h[None, :] + recur(h, W_hh))  # (B, H)
         return (h_new if gate_t is None else h_new * gate_t), None
 
     h0 = jnp.zeros((B, H), dtype=xs.dtype)

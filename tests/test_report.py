@@ -561,3 +561,21 @@ def test_the_accuracy_tables_records_per_second_leave_compilation_apart(run_dir)
     assert rows["jax-scan"]["records/s, steady"] == "1,000"
     assert rows["jax-scan"]["compile (apart)"] == "5 s"
     assert rows["numpy-bptt"]["records/s, steady"] == "100"
+
+
+def _config(impl: str, costs: dict[int, float], kind: str = "epoch") -> dict:
+    points = {b: {"per_record_median_s": s} for b, s in costs.items()}
+    return {"impl": impl, "kind": kind, "device": "cpu", "threads": 1, "points": points}
+
+
+def test_the_jax_rise_note_gives_the_largest_rise_over_b1_and_appears_only_where_jax_scan_rises():
+    from rnnbench.report import sections
+
+    risen = _config("jax-scan", {1: 8e-6, 2: 12e-6, 4: 10e-6, 32: 3e-6})
+    falling = _config("jax-scan", {1: 8e-6, 2: 7e-6, 4: 5e-6}, kind="step")
+    other = _config("numpy-bptt", {1: 1e-6, 2: 5e-6})  # a rise, but not jax-scan's
+    note = sections.jax_rise_note([risen, falling, other])
+    assert "(jax-scan (fused epoch), threads 1: 1.5x at B=2)" in note
+    assert "YNNPACK" in note and "numpy-bptt" not in note
+    assert sections.jax_rise_note([falling, other]) == ""
+    assert sections.jax_rise_note([_config("jax-scan", {2: 9e-6, 4: 12e-6})]) == ""  # no B=1 to rise from

@@ -126,10 +126,39 @@ def per_record(run, figures) -> str:
     ]
     text = f"The per-record cost as a multiple of the C baseline at each B ({shape_text(run)}):\n"
     return (
-        section("Per-record cost against batch size", figure(figures, "per_record_cost"), text, md_table(rows))
+        section(
+            "Per-record cost against batch size",
+            figure(figures, "per_record_cost"),
+            text,
+            md_table(rows),
+            jax_rise_note(configs),
+        )
         if rows
         else ""
     )
+
+
+JAX_RISE_WHY = (
+    "XLA's CPU backend makes B=1's products matrix-vector dots and fuses the W_hh gradient into one loop, "
+    "but from B=2 on hands the products to its YNNPACK fusions and emits one (H, H) dot per time step for "
+    f"that gradient; a hand-written JAX step rises the same way ({FILES}, `benchmarks/jax_vs_handwritten.py`)."
+)
+
+
+def jax_rise_note(configs: list[dict]) -> str:
+    """One line where a jax-scan call costs more per record at some B > 1 than at B = 1, with the reason."""
+    risen = []
+    for c in configs:
+        points = c["points"]
+        if c["impl"] != "jax-scan" or 1 not in points:
+            continue
+        rises = {b: p["per_record_median_s"] / points[1]["per_record_median_s"] for b, p in points.items() if b > 1}
+        if rises and max(rises.values()) > 1:
+            worst = max(rises, key=rises.get)
+            risen.append(f"{label(c)}, threads {c['threads']}: {fmt_times(rises[worst])} at B={worst}")
+    if not risen:
+        return ""
+    return f"\njax-scan costs more per record at a larger B than at B=1 ({'; '.join(risen)}): {JAX_RISE_WHY}\n"
 
 
 def overhead(run, figures) -> str:
