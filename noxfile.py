@@ -9,6 +9,8 @@
 Environments are plain virtualenvs built by pip, which resolves the pinned torch==2.13.0 as your pip is
 configured. The test sessions share JAX's persistent compilation cache in .nox/, so that tests_all and
 reruns load what tests(jax) compiled instead of compiling it again (same jax version, same programs).
+Each tests(...) session lists the tests it passed, under a digest of the sources, and tests_all runs
+only the rest: what needs several frameworks or an extra, the benchmarks, the example plugin.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ JAX_CACHE = {
 }
 
 
+FRAMEWORKS = ["numpy", "torch", "jax"]
+
+
+def passed_record(framework: str) -> str:
+    """Where tests(framework) lists the tests that passed, for tests_all to leave out."""
+    return os.path.abspath(os.path.join(".nox", "passed", f"{framework}.txt"))
+
+
 def install_with(session: nox.Session, extras: str, *groups: str) -> None:
     target = f".[{extras}]" if extras else "."
     session.install("-e", target)
@@ -40,23 +50,28 @@ def install_with(session: nox.Session, extras: str, *groups: str) -> None:
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("framework", ["numpy", "torch", "jax"])
+@nox.parametrize("framework", FRAMEWORKS)
 def tests(session: nox.Session, framework: str) -> None:
     """Unit and conformance tests with only one framework's extra installed (proves lazy imports and skips)."""
     install_with(session, "" if framework == "numpy" else framework, "test")
-    # the framework-free modules run once here with NumPy alone, and again in tests_all
+    # the framework-free modules run here with NumPy alone; tests_all runs those of them that skipped here
     only_framework = [] if framework == "numpy" else ["-m", "not framework_free"]
-    session.run("pytest", "tests", "--benchmark-disable", *only_framework, *session.posargs, env=JAX_CACHE)
+    record = ["--record-passed", passed_record(framework)]
+    session.run("pytest", "tests", "--benchmark-disable", *only_framework, *record, *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON)
 def tests_all(session: nox.Session) -> None:
     """Every framework at once: the full cross-framework conformance, each benchmark run once as a test, and
-    the example plugin (examples/rnnbench-numba) through `rnnbench check` and the gate."""
+    the example plugin (examples/rnnbench-numba) through `rnnbench check` and the gate. A test that a
+    tests(...) session of this same tree passed is left out (each listed it in .nox/passed/); run alone,
+    or after an edit, it runs everything."""
     install_with(session, "all", "test")
     session.install("numba>=0.59")  # the example plugin's own dependency, not rnnbench's
     tests = ["tests", "benchmarks", "examples/rnnbench-numba/tests"]
-    session.run("pytest", *tests, "--benchmark-disable", *session.posargs, env=JAX_CACHE)
+    # what a tests(...) session passed on these same sources is not run again (tests/passed_record.py)
+    skip = [arg for framework in FRAMEWORKS for arg in ("--skip-passed", passed_record(framework))]
+    session.run("pytest", *tests, "--benchmark-disable", *skip, *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from pathlib import Path
 
+import passed_record
 import pytest
 
 import impls
@@ -80,6 +82,7 @@ FRAMEWORK_FREE = {
     "test_layout",
     "test_merge",
     "test_numpy_bptt",
+    "test_passed_record",
     "test_quiet_gate",
     "test_report",
     "test_resume",
@@ -89,12 +92,67 @@ FRAMEWORK_FREE = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rnnbench", "what earlier test sessions already ran (tests/passed_record.py)")
+    group.addoption("--record-passed", metavar="FILE", help="write the node ids of the tests that passed here")
+    group.addoption(
+        "--skip-passed",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="deselect the tests a --record-passed FILE lists, if it was written on these same sources",
+    )
+
+
+class PassedRecorder:
+    """The node ids of the tests whose call passed and no phase failed or skipped (an xfail is no pass)."""
+
+    def __init__(self) -> None:
+        self.called: set[str] = set()
+        self.not_passed: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.called.add(report.nodeid)
+        if not report.passed:
+            self.not_passed.add(report.nodeid)
+
+    def passed(self) -> list[str]:
+        return sorted(self.called - self.not_passed)
+
+
+SOURCE_DIGEST = pytest.StashKey[str]()
+RECORDER = pytest.StashKey[PassedRecorder]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    needed = config.getoption("--record-passed") or config.getoption("--skip-passed")
+    config.stash[SOURCE_DIGEST] = passed_record.source_digest() if needed else ""
+    if config.getoption("--record-passed"):
+        config.stash[RECORDER] = PassedRecorder()
+        config.pluginmanager.register(config.stash[RECORDER], "rnnbench-passed-recorder")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in FRAMEWORK_FREE:
             item.add_marker(pytest.mark.framework_free)
+    passed: set[str] = set()
+    for record in config.getoption("--skip-passed"):
+        passed |= passed_record.read(Path(record), config.stash[SOURCE_DIGEST])[0]
+    if passed:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in passed])
+        items[:] = [item for item in items if item.nodeid not in passed]
 
 
-def pytest_report_header() -> list[str]:
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if record := session.config.getoption("--record-passed"):
+        passed = session.config.stash[RECORDER].passed()
+        passed_record.write(Path(record), session.config.stash[SOURCE_DIGEST], passed)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     found = [name for name in impls.IMPLS if _skip_reason(name) is None]
-    return [f"rnnbench implementations available here: {', '.join(found) or 'none'}"]
+    lines = [f"rnnbench implementations available here: {', '.join(found) or 'none'}"]
+    lines += [passed_record.read(Path(r), config.stash[SOURCE_DIGEST])[1] for r in config.getoption("--skip-passed")]
+    return lines
