@@ -5,7 +5,9 @@ Everything here needs NumPy only; no implementation's framework is imported. See
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -321,3 +323,18 @@ class DispatchCount:
     compiled_calls: int
     compiled_ops: int | None
     method: str
+
+
+def shared(build: Callable[..., object], maxsize: int = 64) -> Callable[..., object]:
+    """build(*key), memoised process-wide on its hashable (frozen-dataclass) arguments, the most recently
+    used `maxsize` keys kept: every model with the same key gets the same compiled functions, so that the
+    framework's own per-function cache answers for shapes any of them has compiled."""
+    cached = functools.lru_cache(maxsize=maxsize)(build)
+
+    @functools.wraps(build)
+    def get(*key: Hashable) -> object:
+        return cached(*key)
+
+    get.cache_clear = cached.cache_clear
+    get.cache_info = cached.cache_info
+    return get

@@ -1,5 +1,6 @@
 """What jax-scan needs besides its model's arithmetic: threads, compilation accounting, padded batches on
-the host, clipping and the optimizer update (docs/DESIGN.md §3), and a process-wide cache of compiled functions.
+the host, clipping and the optimizer update (docs/DESIGN.md §3). Its process-wide cache of compiled
+functions is `impls.core.shared`, which torch-compile uses too.
 
 Compilation accounting. A jitted function runs its Python only while JAX traces it, and each trace is a
 compilation, so `counted` wraps a function to add one to TRACES per trace; `compile_seconds` sums the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -71,21 +72,6 @@ class Meter:
             self.counts[name] += TRACES[0] - traces
             self.seconds += _COMPILE_CLOCK[0] - clock
         return out
-
-
-def shared(build: Callable[..., object], maxsize: int = 64) -> Callable[..., object]:
-    """build(*key), memoised process-wide on its hashable (frozen-dataclass) arguments, the most recently
-    used `maxsize` keys kept: every model with the same key gets the same jitted functions, so that JAX's
-    own per-function cache answers for shapes any of them has compiled."""
-    cached = functools.lru_cache(maxsize=maxsize)(build)
-
-    @functools.wraps(build)
-    def get(*key: Hashable) -> object:
-        return cached(*key)
-
-    get.cache_clear = cached.cache_clear
-    get.cache_info = cached.cache_info
-    return get
 
 
 # -- padded batches on the host ----------------------------------------------------------------

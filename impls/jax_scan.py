@@ -64,7 +64,7 @@ from jax import lax
 
 from impls import jax_common
 from impls.base import RNNImpl
-from impls.core import PARAM_NAMES, SGD, Batch, Clip, DispatchCount, ModelConfig, Optimizer, Params, StepMemory
+from impls.core import PARAM_NAMES, SGD, Batch, Clip, DispatchCount, ModelConfig, Optimizer, Params, StepMemory, shared
 from impls.jax_common import bucket_length, pack, pack_many, unpack
 
 UNROLL = 8  # time steps (or chunks of them) unrolled per iteration of the time loop (all where T <= UNROLL)
@@ -234,7 +234,7 @@ def _build(config: ModelConfig, spec: Optimizer, clip: Clip) -> Functions:
     )
 
 
-functions = jax_common.shared(_build)
+functions = shared(_build)
 """functions(config, optimizer, clip) -> Functions, one set per key in the process (see the module docstring)."""
 
 

@@ -16,9 +16,13 @@ The known traps (PyTorch's issue tracker and docs, torch.compile's docstring) an
 - B is marked dynamic (`torch._dynamo.maybe_mark_dynamic`), so a smaller last batch does not recompile;
   Dynamo specialises a dimension of size 1, so B = 1 is a compilation of its own.
 - After `recompile_limit` compilations a function falls back to eager silently, which would make a
-  "compiled" figure an eager one. With `fullgraph=True` it raises instead (FailOnRecompileLimitHit), and
-  each model compiles fresh copies of the functions (their own code objects: Dynamo keeps its cache, its
-  recompile limit and its process-wide cap per code object), so its limit counts its own compilations.
+  "compiled" figure an eager one. With `fullgraph=True` it raises instead (FailOnRecompileLimitHit).
+- The compiled functions depend only on the model's config, optimizer, clip, device and backend, and
+  `functions(...)` keeps them process-wide, as jax-scan does: a second model with the same key compiles
+  nothing for the variants the first one has run (a model's `trace_counts` count what its own calls
+  compiled). Each key gets fresh copies of the functions (their own code objects: Dynamo keeps its cache,
+  its recompile limit and its process-wide cap per code object), so a function's compilations are its
+  own key's variants (bucket x masked x B = 1), however many models share it.
 - The learning rate and Adam's bias corrections reach the graph as a tensor (`hyper`): as Python floats they
   would be baked in as constants, and a changing one (Adam's 1 - beta^t) would recompile every step.
 - The scan higher-order op (torch._higher_order_ops.scan) would take T out of the graph, but in torch 2.13
@@ -51,11 +55,15 @@ from impls.core import (
     PARAM_NAMES,
     SGD,
     Batch,
+    Clip,
     ClipNorm,
     ClipValue,
     DispatchCount,
+    ModelConfig,
+    Optimizer,
     Params,
     compile_bucket,
+    shared,
 )
 from impls.torch_autograd import rnn_logits
 from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device, top_level_aten_ops
@@ -86,6 +94,79 @@ def trivial_compiled(backend: str) -> Callable:
     return torch.compile(fresh_copy(add_one), fullgraph=True, dynamic=False, backend=backend)
 
 
+def _build(
+    config: ModelConfig, spec: Optimizer, clip: Clip, device: str, backend: str, recompile_limit: int
+) -> dict[str, Callable]:
+    """The three compiled functions of one key; the model's flat buffer (N,) holds W_xh as W_xh.T (V, H).
+
+    logits(flat, b) -> (B, C); loss_and_grads(flat, b) -> loss 0-d, gradient (N,) laid out like flat;
+    train_step(flat, slots, b, hyper) -> loss 0-d, flat and slots updated in place.
+    device is part of the key so that each function's compilations (and its recompile limit) are one
+    device's."""
+    del device
+    relu = config.nonlinearity == "relu"
+    shapes = config.param_shapes()
+    shapes["W_xh"] = shapes["W_xh"][::-1]  # TorchCompile.xh_transposed
+    # (name, start, end, shape) of each parameter in the flat buffer, worked out here: no NumPy in the graph
+    offsets = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes.values()]).tolist()
+    layout = [
+        (name, offsets[i], offsets[i + 1], shape)
+        for i, (name, shape) in enumerate(zip(("W_xh_T", *PARAM_NAMES[1:]), shapes.values(), strict=True))
+    ]
+
+    def logits_of(flat: torch.Tensor, b: DeviceBatch) -> torch.Tensor:
+        p = {name: flat[start:end].view(shape) for name, start, end, shape in layout}  # W_xh as W_xh_T (V, H)
+        return rnn_logits(p, b, relu)
+
+    def loss_of(flat: torch.Tensor, b: DeviceBatch) -> torch.Tensor:
+        return F.cross_entropy(logits_of(flat, b), b.labels)
+
+    def loss_and_grads(flat: torch.Tensor, b: DeviceBatch):
+        grad, loss = torch.func.grad_and_value(loss_of)(flat, b)  # grad (N,) laid out like flat
+        return loss, grad
+
+    def train_step(flat: torch.Tensor, slots: tuple, b: DeviceBatch, hyper: torch.Tensor) -> torch.Tensor:
+        grad, loss = torch.func.grad_and_value(loss_of)(flat, b)
+        update(flat, slots, clipped(grad), hyper)
+        return loss
+
+    def clipped(g: torch.Tensor) -> torch.Tensor:  # clip_grad_value_ / clip_grad_norm_ on the flat gradient
+        if isinstance(clip, ClipValue):
+            return g.clamp(-clip.value, clip.value)
+        if isinstance(clip, ClipNorm):
+            norm = torch.linalg.vector_norm(g)  # 0-d: the global L2 norm over all five parameters
+            return g * torch.clamp(clip.max_norm / (norm + CLIP_NORM_EPS), max=1.0)
+        return g
+
+    def update(flat: torch.Tensor, slots: tuple, g: torch.Tensor, hyper: torch.Tensor) -> None:
+        if isinstance(spec, SGD):  # FlatOptimizer.step's SGD: v <- mu v + g; theta <- theta - lr v
+            if spec.momentum:
+                g = slots[0].mul_(spec.momentum).add_(g)
+            flat.sub_(hyper[0] * g)
+            return
+        m, s = slots  # torch.optim.Adam's single-tensor arithmetic, as FlatOptimizer.step
+        m.lerp_(g, 1.0 - spec.beta1)
+        s.mul_(spec.beta2).addcmul_(g, g, value=1.0 - spec.beta2)
+        denom = (s.sqrt() / hyper[1]).add_(spec.eps)  # sqrt(s / (1-b2^t)) + eps
+        flat.sub_(hyper[0] * (m / denom))
+
+    def compiled(fn: Callable) -> Callable:
+        return torch.compile(
+            fresh_copy(fn), fullgraph=True, dynamic=False, backend=backend, recompile_limit=recompile_limit
+        )
+
+    return {
+        "logits": compiled(logits_of),  # flat needs no grad: nothing is recorded
+        "loss_and_grads": compiled(loss_and_grads),
+        "train_step": compiled(train_step),
+    }
+
+
+functions = shared(_build)
+"""functions(config, optimizer, clip, device, backend, recompile_limit) -> the compiled functions, one set
+per key in the process (see the module docstring)."""
+
+
 class TorchCompile(TorchImpl):
     """torch-compile: see the module docstring. Devices "cpu" and "cuda".
 
@@ -100,7 +181,7 @@ class TorchCompile(TorchImpl):
     def _build(self) -> None:
         self.trace_counts = dict.fromkeys(FUNCTION_NAMES, 0)
         self.compile_seconds = 0.0
-        spec, clip = self.optimizer, self.clip
+        spec = self.optimizer
         # The optimizer's slots, each (N,) like self.flat: SGD's velocity, or Adam's two moments.
         if isinstance(spec, SGD):
             self.slots = (torch.zeros_like(self.flat),) if spec.momentum else ()
@@ -111,60 +192,7 @@ class TorchCompile(TorchImpl):
         self.hyper_host = np.array([spec.lr] if isinstance(spec, SGD) else [0.0, 1.0], dtype=np.float64)
         self.hyper = torch.tensor(self.hyper_host, dtype=self.dtype, device=self.dev)
         self.step_count = 0
-        relu = self.relu
-        # (name, start, end, shape) of each parameter in the flat buffer, worked out here: no NumPy in the graph
-        offsets = np.cumsum([0] + [int(np.prod(shape)) for shape in self.shapes.values()]).tolist()
-        layout = [
-            (name, offsets[i], offsets[i + 1], shape)
-            for i, (name, shape) in enumerate(zip(("W_xh_T", *PARAM_NAMES[1:]), self.shapes.values(), strict=True))
-        ]
-
-        def logits_of(flat: torch.Tensor, b: DeviceBatch) -> torch.Tensor:
-            p = {name: flat[start:end].view(shape) for name, start, end, shape in layout}  # W_xh as W_xh_T (V, H)
-            return rnn_logits(p, b, relu)
-
-        def loss_of(flat: torch.Tensor, b: DeviceBatch) -> torch.Tensor:
-            return F.cross_entropy(logits_of(flat, b), b.labels)
-
-        def loss_and_grads(flat: torch.Tensor, b: DeviceBatch):
-            grad, loss = torch.func.grad_and_value(loss_of)(flat, b)  # grad (N,) laid out like flat
-            return loss, grad
-
-        def train_step(flat: torch.Tensor, slots: tuple, b: DeviceBatch, hyper: torch.Tensor) -> torch.Tensor:
-            grad, loss = torch.func.grad_and_value(loss_of)(flat, b)
-            update(flat, slots, clipped(grad), hyper)
-            return loss
-
-        def clipped(g: torch.Tensor) -> torch.Tensor:  # clip_grad_value_ / clip_grad_norm_ on the flat gradient
-            if isinstance(clip, ClipValue):
-                return g.clamp(-clip.value, clip.value)
-            if isinstance(clip, ClipNorm):
-                norm = torch.linalg.vector_norm(g)  # 0-d: the global L2 norm over all five parameters
-                return g * torch.clamp(clip.max_norm / (norm + CLIP_NORM_EPS), max=1.0)
-            return g
-
-        def update(flat: torch.Tensor, slots: tuple, g: torch.Tensor, hyper: torch.Tensor) -> None:
-            if isinstance(spec, SGD):  # FlatOptimizer.step's SGD: v <- mu v + g; theta <- theta - lr v
-                if spec.momentum:
-                    g = slots[0].mul_(spec.momentum).add_(g)
-                flat.sub_(hyper[0] * g)
-                return
-            m, s = slots  # torch.optim.Adam's single-tensor arithmetic, as FlatOptimizer.step
-            m.lerp_(g, 1.0 - spec.beta1)
-            s.mul_(spec.beta2).addcmul_(g, g, value=1.0 - spec.beta2)
-            denom = (s.sqrt() / hyper[1]).add_(spec.eps)  # sqrt(s / (1-b2^t)) + eps
-            flat.sub_(hyper[0] * (m / denom))
-
-        def compiled(fn: Callable) -> Callable:
-            return torch.compile(
-                fresh_copy(fn), fullgraph=True, dynamic=False, backend=self.backend, recompile_limit=RECOMPILE_LIMIT
-            )
-
-        self.fns = {
-            "logits": compiled(logits_of),  # flat needs no grad: nothing is recorded
-            "loss_and_grads": compiled(loss_and_grads),
-            "train_step": compiled(train_step),
-        }
+        self.fns = functions(self.config, spec, self.clip, str(self.dev), self.backend, RECOMPILE_LIMIT)
 
     def _forward(self, b: DeviceBatch) -> torch.Tensor:  # TorchImpl's abstract forward: the eager path
         return self._call("logits", self.flat, b)

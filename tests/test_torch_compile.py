@@ -19,6 +19,12 @@ from impls import torch_compile
 CONFIG = impls.ModelConfig(vocab_size=7, hidden_size=5, num_classes=3, dtype="float64")
 
 
+@pytest.fixture(autouse=True)
+def fresh_functions():
+    """No compiled functions shared from earlier tests: the compilations a test counts are its own."""
+    torch_compile.functions.cache_clear()
+
+
 def batch_of(lengths: list[int], seed: int) -> impls.Batch:
     """Records of the given lengths, padded to the longest."""
     rng = np.random.default_rng(seed)
@@ -50,13 +56,17 @@ def test_each_bucket_compiles_once():
     assert model.trace_counts["train_step"] == 3
 
 
-def test_a_second_model_counts_its_own_compilations():
-    """Each model compiles its own copy of the functions: a second one compiles again, and counts it."""
+def test_a_second_model_with_the_same_key_compiles_nothing_and_one_with_another_key_its_own():
+    """Models of one config, optimizer, clip, device and backend share the compiled functions: the second
+    one's step compiles nothing and counts nothing; a model with another optimizer compiles, and counts it."""
     batch = batch_of([4, 2], seed=3)
     first, second = (impls.load("torch-compile", CONFIG, random_params(CONFIG, seed=4)) for _ in range(2))
+    other = impls.load("torch-compile", CONFIG, random_params(CONFIG, seed=4), optimizer=impls.SGD(lr=0.5))
     first.train_step(batch)
     second.train_step(batch)
-    assert first.compile_count == second.compile_count == 1
+    other.train_step(batch)
+    assert (first.compile_count, second.compile_count, other.compile_count) == (1, 0, 1)
+    assert_params_close(second.get_params(), first.get_params(), tolerances.FLOAT64, "a model on shared functions")
 
 
 def test_recompile_limit_fails_instead_of_falling_back_to_eager(monkeypatch):
