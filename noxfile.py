@@ -26,6 +26,9 @@ nox.options.sessions = ["tests", "tests_all", "lint"]
 nox.options.error_on_missing_interpreters = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# pytest-xdist, a worker per core: the tests are single-threaded Python and compilation, and on 2 cores two
+# workers cut each session's time by a third or more
+PARALLEL = ["--numprocesses", "auto"]
 PYTHON = "3.11"
 # XLA programs compiled by one test session are loaded, not compiled again, by the next
 JAX_CACHE = {
@@ -57,7 +60,8 @@ def tests(session: nox.Session, framework: str) -> None:
     # the framework-free modules run here with NumPy alone; tests_all runs those of them that skipped here
     only_framework = [] if framework == "numpy" else ["-m", "not framework_free"]
     record = ["--record-passed", passed_record(framework)]
-    session.run("pytest", "tests", "--benchmark-disable", *only_framework, *record, *session.posargs, env=JAX_CACHE)
+    args = ["--benchmark-disable", *PARALLEL, *only_framework, *record, *session.posargs]
+    session.run("pytest", "tests", *args, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON)
@@ -71,7 +75,7 @@ def tests_all(session: nox.Session) -> None:
     tests = ["tests", "benchmarks", "examples/rnnbench-numba/tests"]
     # what a tests(...) session passed on these same sources is not run again (tests/passed_record.py)
     skip = [arg for framework in FRAMEWORKS for arg in ("--skip-passed", passed_record(framework))]
-    session.run("pytest", *tests, "--benchmark-disable", *skip, *session.posargs, env=JAX_CACHE)
+    session.run("pytest", *tests, "--benchmark-disable", *PARALLEL, *skip, *session.posargs, env=JAX_CACHE)
 
 
 @nox.session(python=PYTHON, default=False)

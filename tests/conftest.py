@@ -128,7 +128,8 @@ RECORDER = pytest.StashKey[PassedRecorder]()
 def pytest_configure(config: pytest.Config) -> None:
     needed = config.getoption("--record-passed") or config.getoption("--skip-passed")
     config.stash[SOURCE_DIGEST] = passed_record.source_digest() if needed else ""
-    if config.getoption("--record-passed"):
+    # under pytest-xdist the controller, which sees every worker's reports, keeps the record
+    if config.getoption("--record-passed") and not hasattr(config, "workerinput"):
         config.stash[RECORDER] = PassedRecorder()
         config.pluginmanager.register(config.stash[RECORDER], "rnnbench-passed-recorder")
 
@@ -146,7 +147,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if record := session.config.getoption("--record-passed"):
+    if (record := session.config.getoption("--record-passed")) and RECORDER in session.config.stash:
         passed = session.config.stash[RECORDER].passed()
         passed_record.write(Path(record), session.config.stash[SOURCE_DIGEST], passed)
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import passed_record
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,10 +46,13 @@ def run_pytest(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_session_deselects_what_an_earlier_one_passed_and_runs_what_it_skipped(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["--numprocesses", "2"]], ids=["one-process", "xdist"])
+def test_a_later_session_deselects_every_test_an_earlier_one_passed(tmp_path, workers):
+    if workers:
+        pytest.importorskip("xdist", reason="the xdist case needs pytest-xdist (the test dependency group)")
     record = tmp_path / "numpy.txt"
     tests = "tests/test_stats.py"
-    first = run_pytest(tests, "--record-passed", str(record))
+    first = run_pytest(tests, "--record-passed", str(record), *workers)
     assert first.returncode == 0, first.stdout[-2000:]
     ids = record.read_text().splitlines()[1:]
     assert ids
