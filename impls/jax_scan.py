@@ -8,8 +8,10 @@ multiplication per step), so the final h is h at each record's own length; a bat
 fill the padded length runs without the gate (its own compilation, `masked=False`). The loss is the
 mean of logsumexp(logits) - logits[y]. No backward is written here: JAX transposes the scan. How the
 forward is written still decides what autodiff makes of it:
-- h @ W_hh.T is a dot_general that contracts h with W_hh's second axis: a transpose inside the step
-  is copied per step, forward and backward, once the scan is unrolled.
+- At B = 1, h @ W_hh.T is a dot_general that contracts h with W_hh's second axis: XLA makes it a
+  matrix-vector product, where a transpose inside the step would be copied per step, forward and
+  backward, once the scan is unrolled. From B = 2 on XLA hands the products to its YNNPACK fusions,
+  which take h @ W_hh.T faster than the dot_general (benchmarks/jax_vs_handwritten.py, results/README.md).
 - The scan unrolls UNROLL = 8 steps (all of them where T <= 8): XLA's CPU while loop costs a few
   microseconds per iteration, most of a small step.
 - Right-aligned records need no mask past their end: a mask that froze h there is a select per step

@@ -104,25 +104,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-class PassedRecorder:
-    """The node ids of the tests whose call passed and no phase failed or skipped (an xfail is no pass)."""
-
-    def __init__(self) -> None:
-        self.called: set[str] = set()
-        self.not_passed: set[str] = set()
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" and report.passed:
-            self.called.add(report.nodeid)
-        if not report.passed:
-            self.not_passed.add(report.nodeid)
-
-    def passed(self) -> list[str]:
-        return sorted(self.called - self.not_passed)
-
-
 SOURCE_DIGEST = pytest.StashKey[str]()
-RECORDER = pytest.StashKey[PassedRecorder]()
+RECORDER = pytest.StashKey[passed_record.PassedRecorder]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SOURCE_DIGEST] = passed_record.source_digest() if needed else ""
     # under pytest-xdist the controller, which sees every worker's reports, keeps the record
     if config.getoption("--record-passed") and not hasattr(config, "workerinput"):
-        config.stash[RECORDER] = PassedRecorder()
+        config.stash[RECORDER] = passed_record.PassedRecorder()
         config.pluginmanager.register(config.stash[RECORDER], "rnnbench-passed-recorder")
 
 

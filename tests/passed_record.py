@@ -14,6 +14,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # Outside a git checkout, what a test's outcome can depend on in this repository.
 SOURCES = ("impls", "rnnbench", "tests", "benchmarks", "examples", "docs", "results", "pyproject.toml", "noxfile.py")
@@ -62,3 +64,20 @@ def read(path: Path, digest: str) -> tuple[set[str], str]:
     if first != digest:
         return set(), f"{path}: recorded on other sources, ignored"
     return set(ids), f"{path}: {len(ids)} tests passed on these sources"
+
+
+class PassedRecorder:
+    """The node ids of the tests whose call passed and no phase failed or skipped (an xfail is no pass)."""
+
+    def __init__(self) -> None:
+        self.called: set[str] = set()
+        self.not_passed: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.called.add(report.nodeid)
+        if not report.passed:
+            self.not_passed.add(report.nodeid)
+
+    def passed(self) -> list[str]:
+        return sorted(self.called - self.not_passed)

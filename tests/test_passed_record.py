@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import passed_record
 import pytest
@@ -37,6 +38,19 @@ def test_a_record_is_read_back_only_on_the_sources_it_was_written_on(tmp_path):
     assert "2 tests passed" in line
     assert passed_record.read(record, "digest-b") == (set(), f"{record}: recorded on other sources, ignored")
     assert passed_record.read(tmp_path / "none.txt", "digest-a")[0] == set()
+
+
+def test_the_recorder_keeps_only_tests_whose_call_passed_and_no_phase_failed_or_skipped():
+    recorder = passed_record.PassedRecorder()
+    reports = [
+        ("t::passed", "setup", "passed"), ("t::passed", "call", "passed"), ("t::passed", "teardown", "passed"),
+        ("t::skipped", "setup", "skipped"), ("t::skipped", "teardown", "passed"),
+        ("t::failed", "setup", "passed"), ("t::failed", "call", "failed"),
+        ("t::teardown_error", "call", "passed"), ("t::teardown_error", "teardown", "failed"),
+    ]  # fmt: skip
+    for nodeid, when, outcome in reports:
+        recorder.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, when=when, passed=outcome == "passed"))
+    assert recorder.passed() == ["t::passed"]
 
 
 def run_pytest(*args: str) -> subprocess.CompletedProcess:
