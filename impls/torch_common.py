@@ -36,6 +36,7 @@ from impls.core import (
     ClipNorm,
     ClipValue,
     DispatchCount,
+    ModelConfig,
     Optimizer,
     Params,
     StepMemory,
@@ -132,6 +133,14 @@ class FlatOptimizer:
         self.flat.addcdiv_(self.m, denom, value=-step_size)
 
 
+def flat_shapes(config: ModelConfig, xh_transposed: bool) -> dict[str, tuple[int, ...]]:
+    """The shapes of the parameters in the flat buffer, in PARAM_NAMES order; W_xh as (V, H) where transposed."""
+    shapes = config.param_shapes()
+    if xh_transposed:
+        shapes["W_xh"] = shapes["W_xh"][::-1]
+    return shapes
+
+
 class TorchImpl(RNNImpl):
     """What both torch implementations share: device, threads, a flat parameter buffer, the step.
 
@@ -146,9 +155,8 @@ class TorchImpl(RNNImpl):
         self.dev = torch.device(self.device)
         self.dtype = TORCH_DTYPES[self.config.dtype]
         self.relu = self.config.nonlinearity == "relu"
-        self.shapes = self.config.param_shapes()  # the layout of self.flat
+        self.shapes = flat_shapes(self.config, self.xh_transposed)  # the layout of self.flat
         if self.xh_transposed:
-            self.shapes["W_xh"] = self.shapes["W_xh"][::-1]
             params = params | {"W_xh": params["W_xh"].T}
         host = np.concatenate([params[k].reshape(-1) for k in PARAM_NAMES])  # (N,)
         self.flat = torch.tensor(host, dtype=self.dtype, device=self.dev)  # (N,): what the optimizer updates

@@ -66,7 +66,7 @@ from impls.core import (
     shared,
 )
 from impls.torch_autograd import rnn_logits
-from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device, top_level_aten_ops
+from impls.torch_common import DeviceBatch, TorchImpl, batch_to_device, flat_shapes, top_level_aten_ops
 
 RECOMPILE_LIMIT = 16  # per compiled function of one model: buckets up to 8 x 2^3 steps in all four variants
 FUNCTION_NAMES = ("logits", "loss_and_grads", "train_step")
@@ -105,8 +105,7 @@ def _build(
     device's."""
     del device
     relu = config.nonlinearity == "relu"
-    shapes = config.param_shapes()
-    shapes["W_xh"] = shapes["W_xh"][::-1]  # TorchCompile.xh_transposed
+    shapes = flat_shapes(config, TorchCompile.xh_transposed)
     # (name, start, end, shape) of each parameter in the flat buffer, worked out here: no NumPy in the graph
     offsets = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes.values()]).tolist()
     layout = [
