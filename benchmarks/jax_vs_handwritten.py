@@ -124,6 +124,13 @@ def side_by_side(calls: dict, rounds: int, records: int) -> dict:
     return seconds
 
 
+def ratio(seconds: dict, public: str, hand_prefix: str) -> float:
+    """Median over rounds of public's seconds over the fastest contender named hand_prefix... in that round."""
+    hands = [values for name, values in seconds.items() if name.startswith(hand_prefix)]
+    best = [min(round_seconds) for round_seconds in zip(*hands, strict=True)]
+    return statistics.median(a / b for a, b in zip(seconds[public], best, strict=True))
+
+
 KERNEL_STEPS = 256  # recurrence steps per timed call of --kernels
 
 
@@ -190,12 +197,7 @@ def main(argv: list[str] | None = None) -> None:
             for name, values in seconds.items():
                 line.append(f"{name} {statistics.median(values) * 1e6:.2f}")
             for kind in ("step", "epoch"):
-                hand = [
-                    min(pair)
-                    for pair in zip(*(v for k, v in seconds.items() if k.startswith(f"hand {kind}")), strict=True)
-                ]
-                ratio = statistics.median(a / b for a, b in zip(seconds[f"jax-scan {kind}"], hand, strict=True))
-                line.append(f"{kind} ratio {ratio:.3f}")
+                line.append(f"{kind} ratio {ratio(seconds, f'jax-scan {kind}', f'hand {kind}'):.3f}")
             print(" | ".join(line), flush=True)
 
 
