@@ -7,8 +7,9 @@
     nox -s mutants           # mutation campaign over impls/ and the figure-making modules (slow)
 
 Environments are plain virtualenvs built by pip, which resolves the pinned torch==2.13.0 as your pip is
-configured. The test sessions share JAX's persistent compilation cache in .nox/, so that tests_all and
-reruns load what tests(jax) compiled instead of compiling it again (same jax version, same programs).
+configured. The test sessions share JAX's persistent compilation cache in .nox/, so that a rerun, or a
+second xdist worker, loads what was compiled already (same jax version, programs and compile options; the
+tests(...) sessions compile with JAX's smoke-test switch, below, so tests_all compiles its own).
 Each tests(...) session lists the tests it passed, under a digest of the sources, and tests_all runs
 only the rest: what needs several frameworks or an extra, the benchmarks, the example plugin.
 """

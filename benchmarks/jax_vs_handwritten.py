@@ -125,7 +125,8 @@ def side_by_side(calls: dict, rounds: int, records: int) -> dict:
 
 
 def ratio(seconds: dict, public: str, hand_prefix: str) -> float:
-    """Median over rounds of public's seconds over the fastest contender named hand_prefix... in that round."""
+    """Median over rounds of public's seconds over the fastest in that round of the contenders whose names
+    start with hand_prefix."""
     hands = [values for name, values in seconds.items() if name.startswith(hand_prefix)]
     best = [min(round_seconds) for round_seconds in zip(*hands, strict=True)]
     return statistics.median(a / b for a, b in zip(seconds[public], best, strict=True))
