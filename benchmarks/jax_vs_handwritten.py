@@ -168,8 +168,8 @@ def kernels(hidden: int, batches: list[int], rounds: int) -> None:
         print(f"H={hidden:<4} B={batch:<4} ns per step | " + " | ".join(cells), flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_point_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose the points and the rounds, shared with numpy_torch_vs_handwritten.py."""
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 256])
     parser.add_argument("--seq-len", type=int, default=8)
@@ -177,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
         "--records", type=int, default=2048, help="records per contender per round (at least 8 batches)"
     )
     parser.add_argument("--rounds", type=int, default=7)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_point_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--kernels", action="store_true", help="time the recurrence's matmul alone (see above)")
     args = parser.parse_args(argv)

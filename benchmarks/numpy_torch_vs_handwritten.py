@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Callable
 
 import numpy as np
-from jax_vs_handwritten import ratio, side_by_side
+from jax_vs_handwritten import add_point_arguments, ratio, side_by_side
 
 from rnnbench.bench.workload import SYNTH_CLASSES, SYNTH_LR, SYNTH_VOCAB, synthetic_batches, synthetic_config
 
@@ -163,13 +163,7 @@ def contenders(impl: str, hidden: int, batch: int, seq_len: int, n_batches: int)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--impl", nargs="+", choices=IMPLS, default=list(IMPLS))
-    parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 256])
-    parser.add_argument("--seq-len", type=int, default=8)
-    parser.add_argument(
-        "--records", type=int, default=2048, help="records per contender per round (at least 8 batches)"
-    )
-    parser.add_argument("--rounds", type=int, default=7)
+    add_point_arguments(parser)
     args = parser.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
