@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
+from handwritten_rounds import add_point_arguments, ratio, side_by_side
 
 from rnnbench.bench.workload import SYNTH_CLASSES, SYNTH_LR, SYNTH_VOCAB, synthetic_batches
 
@@ -112,26 +112,6 @@ def contenders(hidden: int, batch: int, seq_len: int, n_batches: int) -> dict[st
     return calls
 
 
-def side_by_side(calls: dict, rounds: int, records: int) -> dict:
-    """name -> seconds per record in each round, contenders alternating their order from round to round."""
-    names = list(calls)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            calls[name]()
-            seconds[name].append((time.perf_counter() - start) / records)
-    return seconds
-
-
-def ratio(seconds: dict, public: str, hand_prefix: str) -> float:
-    """Median over rounds of public's seconds over the fastest in that round of the contenders whose names
-    start with hand_prefix."""
-    hands = [values for name, values in seconds.items() if name.startswith(hand_prefix)]
-    best = [min(round_seconds) for round_seconds in zip(*hands, strict=True)]
-    return statistics.median(a / b for a, b in zip(seconds[public], best, strict=True))
-
-
 KERNEL_STEPS = 256  # recurrence steps per timed call of --kernels
 
 
@@ -166,17 +146,6 @@ def kernels(hidden: int, batches: list[int], rounds: int) -> None:
     for batch in batches:
         cells = (f"{form} {statistics.median(seconds[(batch, form)]) * 1e9:.0f}" for form in forms)
         print(f"H={hidden:<4} B={batch:<4} ns per step | " + " | ".join(cells), flush=True)
-
-
-def add_point_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that choose the points and the rounds, shared with numpy_torch_vs_handwritten.py."""
-    parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 256])
-    parser.add_argument("--seq-len", type=int, default=8)
-    parser.add_argument(
-        "--records", type=int, default=2048, help="records per contender per round (at least 8 batches)"
-    )
-    parser.add_argument("--rounds", type=int, default=7)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Callable
 
 import numpy as np
-from jax_vs_handwritten import add_point_arguments, ratio, side_by_side
+from handwritten_rounds import add_point_arguments, ratio, side_by_side
 
 from rnnbench.bench.workload import SYNTH_CLASSES, SYNTH_LR, SYNTH_VOCAB, synthetic_batches, synthetic_config
 

@@ -17,8 +17,9 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "numpy_torch_vs
 
 @pytest.mark.parametrize("impl", ["numpy-bptt", "torch-autograd", "torch-nnrnn"])
 def test_the_hand_written_steps_train_the_same_model_and_each_point_gets_a_ratio(impl):
-    if not impls.framework_installed(impl):
-        pytest.skip(f"{impl} needs {impls.registry.FRAMEWORKS[impl][0]}, not installed here")
+    reason = impls.registry.unavailable_reason(impl)
+    if reason:
+        pytest.skip(reason)
     command = [sys.executable, str(SCRIPT), "--impl", impl, "--hidden", "3", "--batch", "1", "5"]
     done = subprocess.run(
         [*command, "--records", "40", "--rounds", "1"],
